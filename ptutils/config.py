@@ -1,0 +1,62 @@
+"""The book's two switches, read once, in one place.
+
+``PTUTILS_FAST``
+    ``1`` runs every notebook in *fast mode*: tiny epochs and sub-samples, so the
+    whole book executes under test in minutes. Unset or ``0`` is *full mode*, the
+    mode the website is built in.
+``PTUTILS_ONLINE``
+    ``1`` lets notebooks use the real online path (model hub, dataset servers).
+    Unset or ``0`` keeps everything offline, on data and weights that installed
+    packages ship. This is the default, and the only mode CI uses.
+
+Notebooks never read the environment themselves; they call :func:`pick` and
+:func:`is_online`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"environment variable {name}={raw!r}: expected 0/1 (or true/false)")
+
+
+FAST: bool = _flag("PTUTILS_FAST")
+ONLINE: bool = _flag("PTUTILS_ONLINE")
+
+
+def is_fast() -> bool:
+    """Return True in fast (test) mode, False in full (book) mode."""
+    return FAST
+
+
+def is_online() -> bool:
+    """Return True if the reader has switched on the online path (``PTUTILS_ONLINE=1``)."""
+    return ONLINE
+
+
+def mode() -> str:
+    """A one-word description of the current mode: ``"fast"`` or ``"full"``."""
+    return "fast" if FAST else "full"
+
+
+def pick(*, full: T, fast: T) -> T:
+    """Choose a setting by mode: ``epochs = pick(full=20, fast=2)``.
+
+    Args:
+        full: value used when building the book (full mode).
+        fast: value used under test (``PTUTILS_FAST=1``).
+    """
+    return fast if FAST else full

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from ptutils import (EncoderConfig, PositionwiseFeedForward, TransformerEncoder,
+                     load_state_dict_strict, set_seed, sinusoidal_positions)
+
+
+def test_ffn_is_affine_after_one_relu():
+    set_seed(0)
+    ffn = PositionwiseFeedForward(d_model=4, d_ff=8).double()
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    expected = torch.relu(x @ ffn.w_1.weight.T + ffn.w_1.bias) @ ffn.w_2.weight.T + ffn.w_2.bias
+    torch.testing.assert_close(ffn(x), expected)
+    # no second ReLU: with these weights some outputs must be negative
+    assert (ffn(x) < 0).any()
+
+
+def test_ffn_errors():
+    with pytest.raises(ValueError, match="activation"):
+        PositionwiseFeedForward(4, 8, activation="tanh")
+    with pytest.raises(ValueError, match="d_model=4"):
+        PositionwiseFeedForward(4, 8)(torch.randn(2, 5))
+
+
+def test_sinusoidal_positions_values():
+    pe = sinusoidal_positions(10, 6)
+    assert pe.shape == (10, 6)
+    torch.testing.assert_close(pe[0], torch.tensor([0.0, 1, 0, 1, 0, 1]))
+    torch.testing.assert_close(pe[3, 0], torch.sin(torch.tensor(3.0)))
+    torch.testing.assert_close(pe[3, 3], torch.cos(torch.tensor(3.0 / 10000 ** (2 / 6))))
+
+
+@pytest.mark.parametrize("positional", ["learned", "sinusoidal"])
+def test_encoder_shapes_and_padding_invariance(positional):
+    set_seed(0)
+    enc = TransformerEncoder(vocab_size=50, d_model=16, num_heads=4, d_ff=32, num_layers=2,
+                             max_len=20, positional=positional).eval()
+    ids = torch.randint(1, 50, (1, 6))
+    out = enc(ids)
+    assert out.shape == (1, 6, 16)
+    padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], 1)
+    am = torch.tensor([[1] * 6 + [0] * 3])
+    out_pad = enc(padded, attention_mask=am)
+    torch.testing.assert_close(out_pad[:, :6], out, atol=1e-5, rtol=1e-5)
+    res = enc(ids, need_weights=True)
+    assert len(res["hidden_states"]) == 3 and res["attentions"][0].shape == (1, 4, 6, 6)
+
+
+def test_encoder_errors():
+    enc = TransformerEncoder(vocab_size=10, d_model=8, num_heads=2, d_ff=16, num_layers=1, max_len=5)
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        enc(torch.tensor([1, 2, 3]))
+    with pytest.raises(TypeError, match="integer"):
+        enc(torch.randn(1, 3))
+    with pytest.raises(ValueError, match="vocab_size=10"):
+        enc(torch.tensor([[1, 12]]))
+    with pytest.raises(ValueError, match="max_len=5"):
+        enc(torch.ones(1, 6, dtype=torch.long))
+    with pytest.raises(ValueError, match="must match"):
+        enc(torch.ones(1, 3, dtype=torch.long), attention_mask=torch.ones(1, 4))
+    with pytest.raises(TypeError, match="not both"):
+        TransformerEncoder(EncoderConfig(), d_model=8)
+
+
+def test_strict_loading_names_the_problem():
+    a = TransformerEncoder(vocab_size=10, d_model=8, num_heads=2, d_ff=16, num_layers=1, max_len=5)
+    state = a.state_dict()
+    load_state_dict_strict(a, state)  # the model's own state loads
+    bad = dict(state)
+    bad.pop("blocks.0.norm1.weight")
+    bad["head.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match=r"missing keys \['blocks.0.norm1.weight'\].*unexpected keys \['head.weight'\]"):
+        load_state_dict_strict(a, bad)
+    bad = dict(state)
+    bad["embeddings.token.weight"] = torch.zeros(11, 8)
+    with pytest.raises(ValueError, match="shape mismatches"):
+        load_state_dict_strict(a, bad)

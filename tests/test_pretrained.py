@@ -1,0 +1,55 @@
+"""The packaged MiniLM loads offline, and the from-scratch encoder reproduces it."""
+
+import pytest
+import torch
+
+import ptutils
+from ptutils import TransformerEncoder
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return ptutils.load_text_model("minilm")
+
+
+def test_minilm_is_local_and_offline():
+    path = ptutils.minilm_path()
+    assert (path / "model.safetensors").stat().st_size > 80e6
+    assert ptutils.model_source("minilm") == str(path)
+    with pytest.raises(RuntimeError, match="PTUTILS_ONLINE"):
+        ptutils.model_source("bert-base-uncased")
+
+
+def test_from_hf_matches_transformers(minilm):
+    tok, hf = minilm
+    ours = TransformerEncoder.from_hf(hf)
+    n_ours = sum(p.numel() for p in ours.parameters())
+    n_hf = sum(p.numel() for n, p in hf.named_parameters() if not n.startswith("pooler."))
+    assert n_ours == n_hf
+    batch = tok(["The film is a delight.", "A dull, tedious and overlong mess of a movie."],
+                padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ref = hf(**batch).last_hidden_state
+        out = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    real = batch["attention_mask"].bool()
+    assert (out - ref)[real].abs().max() < 1e-5
+
+
+def test_from_hf_rejects_other_models():
+    class Cfg:
+        model_type = "gpt2"
+
+    class Fake(torch.nn.Module):
+        config = Cfg()
+
+    with pytest.raises(ValueError, match="BERT"):
+        TransformerEncoder.from_hf(Fake())
+
+
+def test_sentence_embeddings_are_normalised(minilm):
+    tok, model = minilm
+    emb = ptutils.sentence_embeddings(["good", "bad film"], tok, model)
+    assert emb.shape == (2, 384)
+    assert abs(float((emb ** 2).sum(1).mean()) - 1) < 1e-5
+    with pytest.raises(ValueError, match="non-empty"):
+        ptutils.sentence_embeddings("oops", tok, model)
