@@ -3,8 +3,10 @@
 One module per concept; the public names are re-exported here.
 """
 
+from . import checks
 from .attention import (MultiHeadAttention, attention, causal_mask, padding_mask,
                         scaled_dot_product_attention)
+from .checks import check
 from .config import FAST, ONLINE, is_fast, is_online, mode, pick
 from .data import load_digits_images, load_polarity
 from .display import show_source
@@ -19,7 +21,7 @@ from .transformer import (EncoderBlock, EncoderConfig, TransformerEncoder,
 __version__ = "0.1.0"
 
 __all__ = [
-    "FAST", "ONLINE", "EncoderBlock", "EncoderConfig", "MultiHeadAttention",
+    "FAST", "ONLINE", "check", "checks", "EncoderBlock", "EncoderConfig", "MultiHeadAttention",
     "PositionwiseFeedForward", "TransformerEncoder", "attention", "causal_mask", "device",
     "is_fast", "is_online", "load_digits_images", "load_polarity", "load_state_dict_strict",
     "load_text_model", "mean_pool", "minilm_path", "mode", "model_source", "padding_mask",

@@ -38,6 +38,7 @@ def setup_notebook(seed: int = 0, *, quiet: bool = True) -> dict:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="IProgress not found")
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
         for name in ("transformers", "sentence_transformers", "gensim", "huggingface_hub"):
             logging.getLogger(name).setLevel(logging.ERROR)

@@ -40,6 +40,6 @@ def bar_with_errors(ax, names, means, stds, *, ylabel="", chance=None, fmt="{:.1
         ax.text(m + s + 0.01, i, f"{fmt.format(m)} ± {fmt.format(s)}", va="center", fontsize=9)
     if chance is not None:
         ax.axvline(chance, color="grey", ls="--", lw=1)
-        ax.text(chance, len(names) - 0.4, " chance", color="grey", fontsize=9)
+        ax.text(chance, -0.55, " chance", color="grey", fontsize=9, va="bottom")
     ax.grid(axis="y", visible=False)
     return ax

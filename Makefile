@@ -1,0 +1,68 @@
+# Two commands on a fresh machine:
+#   make book   set everything up, execute every notebook in full mode, build the website
+#   make test   set everything up, run the library tests and every notebook in fast mode
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := _vendor/.installed
+PORT ?= 8000
+export PYTHONHASHSEED := 0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export MPLBACKEND := Agg
+
+.PHONY: help setup vendor test test-lib test-notebooks book book-clean serve clean
+
+help:
+	@echo "make book   - set up, execute all notebooks (full mode), build the site into _build/html"
+	@echo "make test   - set up, run library tests and all notebooks under nbval (fast mode)"
+	@echo "make serve  - serve the built site on http://127.0.0.1:$(PORT)"
+
+setup: $(STAMP)
+
+# The virtual environment: pinned requirements (torch==2.13.0 is the CPU build), ptutils
+# itself in editable mode, and a `python3` kernel that points at this environment.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ptutils)" >/dev/null
+	touch $@
+
+# MathJax and mermaid, from the npm registry, served by the site itself (no CDN).
+vendor: $(VENDOR)
+$(VENDOR): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _vendor/site && mkdir -p _vendor/site/_static/mathjax _vendor/site/_static/mermaid/chunks
+	cp -r node_modules/mathjax/es5/. _vendor/site/_static/mathjax/
+	cp node_modules/mermaid/dist/mermaid.esm.min.mjs _vendor/site/_static/mermaid/
+	cp -r node_modules/mermaid/dist/chunks/mermaid.esm.min _vendor/site/_static/mermaid/chunks/
+	find _vendor/site -name '*.map' -delete
+	touch $@
+
+test: $(STAMP)
+	PTUTILS_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=900 -p no:cacheprovider -q
+
+test-lib: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+test-notebooks: $(STAMP)
+	PTUTILS_FAST=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
+
+book: $(STAMP) $(VENDOR)
+	PTUTILS_FAST=0 $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	@echo "The site is in _build/html; 'make serve' shows it at http://127.0.0.1:$(PORT)"
+
+serve:
+	@test -f _build/html/index.html || (echo "build the site first: make book" && exit 1)
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+book-clean:
+	rm -rf _build
+
+clean: book-clean
+	rm -rf $(VENV) _vendor node_modules
