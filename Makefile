@@ -12,7 +12,6 @@ export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
-export MPLBACKEND := Agg
 
 .PHONY: help setup vendor test test-lib test-notebooks book book-clean serve clean
 
@@ -54,7 +53,7 @@ test-notebooks: $(STAMP)
 	PTUTILS_FAST=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
 
 book: $(STAMP) $(VENDOR)
-	PTUTILS_FAST=0 $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	PTUTILS_FAST=0 $(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "The site is in _build/html; 'make serve' shows it at http://127.0.0.1:$(PORT)"
 
 serve:
