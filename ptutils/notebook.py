@@ -63,9 +63,7 @@ def setup_notebook(seed: int = 0, *, quiet: bool = True) -> dict:
         "device": str(device()),
         "threads": torch.get_num_threads(),
     }
-    print(
-        f"ptutils: {info['mode']} mode, {'online' if info['online'] else 'offline'}, seed {seed} | "
-        f"python {info['python']}, torch {info['torch']}, transformers {info['transformers']} | "
-        f"device {info['device']} ({info['threads']} threads)"
-    )
+    print(f"ptutils: {info['mode']} mode, {'online' if info['online'] else 'offline'}, seed {seed}, "
+          f"device {info['device']} ({info['threads']} threads)")
+    print(f"python {info['python']}, torch {info['torch']}, transformers {info['transformers']}")
     return info
