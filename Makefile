@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: help setup vendor test test-lib test-notebooks book book-clean serve clean
+.PHONY: help setup vendor test test-lib test-notebooks book book-clean serve clean check-site
 
 help:
 	@echo "make book   - set up, execute all notebooks (full mode), build the site into _build/html"
@@ -43,11 +43,11 @@ $(VENDOR): package.json package-lock.json
 	touch $@
 
 test: $(STAMP)
-	PTUTILS_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+	PTUTILS_FAST=1 $(BIN)/python -m pytest tests notebooks --ignore=tests/site --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 -p no:cacheprovider -q
 
 test-lib: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests --ignore=tests/site -q
 
 test-notebooks: $(STAMP)
 	PTUTILS_FAST=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
@@ -65,3 +65,9 @@ book-clean:
 
 clean: book-clean
 	rm -rf $(VENV) _vendor node_modules
+
+# Open every page of the built site in headless Chromium (Debian's package) and check it.
+check-site: $(STAMP)
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@test -f _build/html/index.html || (echo "build the site first: make book" && exit 1)
+	$(BIN)/python -m pytest tests/site -q -p no:cacheprovider

@@ -49,7 +49,10 @@ def test_notebook_follows_the_chapter_pattern(path):
     first = source(nb["cells"][0])
     assert re.match(r"\(ch-[\w-]+\)=\n# ", first), f"{path.name}: must open with a (ch-...)= label and a title"
     code = code_cells(nb)
-    assert "ptutils.setup_notebook(seed=" in source(code[0]), f"{path.name}: first code cell must call setup_notebook"
+    colab = code[0]
+    assert 'if "google.colab" in sys.modules:' in source(colab), f"{path.name}: first code cell must be the Colab install"
+    assert {"remove-cell", "nbval-skip"} <= set(colab["metadata"].get("tags", [])), "Colab cell must be hidden and skipped"
+    assert "ptutils.setup_notebook(seed=" in source(code[1]), f"{path.name}: second code cell must call setup_notebook"
     md = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
     for heading in ("## Summary", "## Exercises", "## References"):
         assert heading in md, f"{path.name}: missing {heading!r}"
