@@ -7,6 +7,7 @@ from . import checks
 from .attention import (MultiHeadAttention, attention, causal_mask, padding_mask,
                         scaled_dot_product_attention)
 from .checks import check
+from .cnn import DigitCNN
 from .config import FAST, ONLINE, is_fast, is_online, mode, pick
 from .data import load_digits_images, load_polarity
 from .display import show_source
@@ -21,7 +22,7 @@ from .transformer import (EncoderBlock, EncoderConfig, TransformerEncoder,
 __version__ = "0.1.0"
 
 __all__ = [
-    "FAST", "ONLINE", "check", "checks", "EncoderBlock", "EncoderConfig", "MultiHeadAttention",
+    "FAST", "ONLINE", "DigitCNN", "check", "checks", "EncoderBlock", "EncoderConfig", "MultiHeadAttention",
     "PositionwiseFeedForward", "TransformerEncoder", "attention", "causal_mask", "device",
     "is_fast", "is_online", "load_digits_images", "load_polarity", "load_state_dict_strict",
     "load_text_model", "mean_pool", "minilm_path", "mode", "model_source", "padding_mask",

@@ -40,7 +40,8 @@ def _length(inputs) -> int:
 
 def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: int = 10,
                      lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 32,
-                     seed: int = 0, log_every: int = 0) -> dict:
+                     seed: int = 0, log_every: int = 0, optimizer: str = "adamw",
+                     on_epoch_end=None) -> dict:
     """Train ``model`` with cross-entropy and AdamW on mini-batches; return the loss history.
 
     Args:
@@ -50,9 +51,13 @@ def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: 
         epochs, lr, weight_decay, batch_size: the usual.
         seed: seeds the batch order (the model's initialisation is the caller's).
         log_every: print a progress line every this many epochs (0 = silent).
+        optimizer: ``"adamw"``, ``"adam"`` or ``"sgd"`` (plain gradient descent).
+        on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch
+            (in eval mode), e.g. to measure validation accuracy; its results are
+            collected in ``history["epochs"]``.
 
     Returns:
-        ``{"loss": [mean loss per epoch], "seconds": wall time}``.
+        ``{"loss": [mean loss per epoch], "epochs": [on_epoch_end results], "seconds": wall time}``.
     """
     n = _length(inputs)
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or labels.dim() != 1:
@@ -60,10 +65,10 @@ def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: 
     if len(labels) != n:
         raise ValueError(f"{n} inputs but {len(labels)} labels")
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history, t0 = [], time.perf_counter()
-    model.train()
+    opt = make_optimizer(optimizer, model.parameters(), lr=lr, weight_decay=weight_decay)
+    history, extra, t0 = [], [], time.perf_counter()
     for epoch in range(epochs):
+        model.train()
         total = 0.0
         for idx in _batches(n, batch_size, g):
             logits = _call(model, _index(inputs, idx))  # forward: (B, num_classes)
@@ -73,10 +78,24 @@ def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: 
             opt.step()  # update: theta <- theta - lr * step
             total += loss.item() * len(idx)
         history.append(total / n)
+        model.eval()
+        if on_epoch_end is not None:
+            extra.append(on_epoch_end(epoch, model))
         if log_every and (epoch + 1) % log_every == 0:
-            print(f"epoch {epoch + 1:3d}/{epochs}  loss {history[-1]:.4f}")
-    model.eval()
-    return {"loss": history, "seconds": time.perf_counter() - t0}
+            more = "".join(f"  {k} {v:.4f}" for k, v in (extra[-1] if extra else {}).items())
+            print(f"epoch {epoch + 1:3d}/{epochs}  loss {history[-1]:.4f}{more}")
+    return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
+
+
+def make_optimizer(name: str, params, *, lr: float, weight_decay: float = 0.0):
+    """``"sgd"`` (``theta -= lr * grad``), ``"adam"`` or ``"adamw"`` (decoupled weight decay)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {name!r}")
 
 
 @torch.no_grad()

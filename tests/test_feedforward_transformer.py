@@ -75,3 +75,15 @@ def test_strict_loading_names_the_problem():
     bad["embeddings.token.weight"] = torch.zeros(11, 8)
     with pytest.raises(ValueError, match="shape mismatches"):
         load_state_dict_strict(a, bad)
+
+
+def test_digit_cnn_shapes_and_errors():
+    from ptutils.cnn import DigitCNN
+    m = DigitCNN()
+    assert m(torch.rand(5, 8, 8)).shape == (5, 10)
+    assert m(torch.rand(5, 1, 8, 8)).shape == (5, 10)
+    assert sum(isinstance(l, torch.nn.Conv2d) for l in m.modules()) == 2
+    with pytest.raises(ValueError, match=r"\(B, 1, 8, 8\)"):
+        m(torch.rand(5, 1, 28, 28))
+    with pytest.raises(TypeError, match="floating"):
+        m(torch.ones(5, 8, 8, dtype=torch.long))

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+import ptutils
+from ptutils.cnn import DigitCNN
+from ptutils.metrics import mean_std, repeated_cv
+from ptutils.training import make_optimizer, predict, train_classifier
+
+
+def _digits(n=400):
+    x, y = ptutils.load_digits_images()
+    return torch.tensor(x[:n]), torch.tensor(y[:n])
+
+
+def test_loss_falls_and_model_learns():
+    x, y = _digits()
+    ptutils.set_seed(0)
+    m = DigitCNN()
+    seen = []
+    hist = train_classifier(m, x[:300], y[:300], epochs=8, lr=3e-3, batch_size=32,
+                            on_epoch_end=lambda e, model: seen.append(model.training) or {"e": e})
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    assert seen == [False] * 8 and [d["e"] for d in hist["epochs"]] == list(range(8))
+    acc = (predict(m, x[300:]) == y[300:]).float().mean()
+    assert acc > 0.8
+
+
+def test_same_seed_same_result():
+    x, y = _digits(200)
+    runs = []
+    for _ in range(2):
+        ptutils.set_seed(1)
+        m = DigitCNN()
+        runs.append(train_classifier(m, x, y, epochs=2, seed=1)["loss"])
+    assert runs[0] == runs[1]
+
+
+def test_training_input_errors():
+    x, y = _digits(50)
+    with pytest.raises(TypeError, match="torch.long"):
+        train_classifier(DigitCNN(), x, y.float(), epochs=1)
+    with pytest.raises(ValueError, match="50 inputs but 49 labels"):
+        train_classifier(DigitCNN(), x, y[:49], epochs=1)
+    with pytest.raises(ValueError, match="inputs of different lengths"):
+        train_classifier(DigitCNN(), {"a": x, "b": x[:3]}, y, epochs=1)
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer("rmsprop", DigitCNN().parameters(), lr=0.1)
+
+
+def test_sgd_step_is_the_update_rule():
+    """One SGD step is exactly theta <- theta - lr * grad."""
+    ptutils.set_seed(0)
+    lin = torch.nn.Linear(3, 2)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+    before = [p.detach().clone() for p in lin.parameters()]
+    loss = torch.nn.functional.cross_entropy(lin(x), y)
+    grads = torch.autograd.grad(loss, list(lin.parameters()))
+    opt = make_optimizer("sgd", lin.parameters(), lr=0.1)
+    torch.nn.functional.cross_entropy(lin(x), y).backward()
+    opt.step()
+    for p, b, g in zip(lin.parameters(), before, grads):
+        torch.testing.assert_close(p.detach(), b - 0.1 * g)
+
+
+def test_repeated_cv_counts_and_checks():
+    y = np.array([0, 1] * 20)
+    scores = repeated_cv(lambda tr, te, s: y[te], y, n_splits=4, n_repeats=3)
+    assert len(scores) == 12 and (scores == 1).all()
+    chance = repeated_cv(lambda tr, te, s: np.zeros(len(te), int), y, n_splits=4, n_repeats=1)
+    assert np.allclose(chance, 0.5)
+    with pytest.raises(ValueError, match="predictions"):
+        repeated_cv(lambda tr, te, s: y[:3], y)
+    assert mean_std([1.0, 0.0]) == (0.5, pytest.approx(0.7071, abs=1e-4))
