@@ -36,7 +36,7 @@ def bench(fn, repeats=30, warmup=5):
 
 
 def main():
-    ptutils.set_seed(0)
+    ptutils.setup_notebook(seed=0)
     torch.use_deterministic_algorithms(False)
     rows = []
     B, h, T, d_k = 8, 12, 128, 32
@@ -79,7 +79,7 @@ def main():
     rows.append(("TransformerEncoder (MiniLM weights)", "transformers BertModel", ours, ref,
                  (a - b)[real].abs().max().item()))
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print()
     print("| ptutils | reference | ptutils ms | reference ms | ratio | max abs diff |")
     print("|---|---|---:|---:|---:|---:|")
     for name, refname, o, r, d in rows:

@@ -106,3 +106,73 @@ def _check_causal(f):
     assert out.shape == ref.shape, f"output shape should be {tuple(ref.shape)}, got {tuple(out.shape)}"
     assert torch.allclose(out, ref, atol=1e-5), "output differs from a causal attention reference"
     return "matches F.scaled_dot_product_attention(is_causal=True)"
+
+
+# ---------------------------------------------------------------- chapter 3
+@register("ch03.ce_grad", "the gradient of mean cross-entropy with respect to the logits is "
+          "(softmax(logits) - one_hot(y)) / B")
+def _check_ce_grad(f):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    for B, C in ((1, 2), (4, 3), (7, 10)):
+        z = torch.randn(B, C, generator=g, dtype=torch.float64, requires_grad=True)
+        y = torch.randint(0, C, (B,), generator=g)
+        torch.nn.functional.cross_entropy(z, y).backward()
+        got = f(z.detach(), y)
+        assert tuple(got.shape) == (B, C), f"gradient shape should be {(B, C)}, got {tuple(got.shape)}"
+        assert torch.allclose(torch.as_tensor(got, dtype=torch.float64), z.grad, atol=1e-8), \
+            f"gradient for B={B}, C={C} differs from autograd's"
+    return "matches autograd for 3 shapes"
+
+
+@register("ch03.momentum_step", "v <- beta * v + grad; theta <- theta - lr * v (PyTorch's SGD momentum); "
+          "return both new tensors")
+def _check_momentum(f):
+    import torch
+
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+    theta, v = p.detach().clone(), torch.zeros(3)
+    for grad in (torch.tensor([0.3, -0.1, 0.2]), torch.tensor([0.1, 0.4, -0.5]), torch.tensor([-0.2, 0.0, 0.1])):
+        p.grad = grad.clone()
+        opt.step()
+        theta, v = f(theta, v, grad, 0.1, 0.9)
+        assert torch.allclose(theta, p.detach(), atol=1e-6), f"after a step theta is {theta.tolist()}, " \
+            f"torch.optim.SGD gives {p.detach().tolist()}"
+    return "3 steps match torch.optim.SGD(momentum=0.9)"
+
+
+# ---------------------------------------------------------------- chapter 4
+@register("ch04.layer_norm", "normalise over the last dimension: (x - mean) / sqrt(var + eps) with the "
+          "*biased* variance (unbiased=False), then multiply by gamma and add beta")
+def _check_layer_norm(f):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    for shape in ((3, 4), (2, 5, 8)):
+        x = torch.randn(*shape, generator=g, dtype=torch.float64) * 3 + 1
+        ln = torch.nn.LayerNorm(shape[-1], eps=1e-5).double()
+        with torch.no_grad():
+            ln.weight.uniform_(0.5, 1.5, generator=g)
+            ln.bias.uniform_(-1, 1, generator=g)
+        got = f(x, ln.weight.detach(), ln.bias.detach(), 1e-5)
+        assert tuple(got.shape) == shape, f"shape should stay {shape}, got {tuple(got.shape)}"
+        assert torch.allclose(got, ln(x).detach(), atol=1e-8), f"result differs from nn.LayerNorm for shape {shape}"
+    return "matches nn.LayerNorm"
+
+
+@register("ch04.split_heads", "view (B, T, d_model) as (B, T, h, d_k), then swap the T and h axes")
+def _check_split_heads(f):
+    import torch
+
+    from .attention import MultiHeadAttention
+
+    for B, T, d_model, h in ((2, 3, 8, 2), (1, 5, 12, 4)):
+        x = torch.arange(B * T * d_model, dtype=torch.float32).view(B, T, d_model)
+        got = f(x, h)
+        expected = MultiHeadAttention(d_model, h)._split(x)
+        assert tuple(got.shape) == (B, h, T, d_model // h), \
+            f"shape should be (B, h, T, d_k) = {(B, h, T, d_model // h)}, got {tuple(got.shape)}"
+        assert torch.equal(got, expected), "right shape, wrong arrangement: head j must hold columns j*d_k:(j+1)*d_k"
+    return "2 cases"
