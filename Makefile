@@ -13,12 +13,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: help setup vendor test test-lib test-notebooks book book-clean serve clean check-site
+.PHONY: help setup vendor test test-lib test-notebooks book book-clean serve clean check-site student
 
 help:
 	@echo "make book   - set up, execute all notebooks (full mode), build the site into _build/html"
 	@echo "make test   - set up, run library tests and all notebooks under nbval (fast mode)"
 	@echo "make serve  - serve the built site on http://127.0.0.1:$(PORT)"
+	@echo "make student - student notebooks, hidden tests and a solutions-free site in student/"
 
 setup: $(STAMP)
 
@@ -43,8 +44,9 @@ $(VENDOR): package.json package-lock.json
 	touch $@
 
 test: $(STAMP)
-	PTUTILS_FAST=1 $(BIN)/python -m pytest tests notebooks --ignore=tests/site --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=900 -p no:cacheprovider -q
+	$(BIN)/python -m ptutils.classroom notebooks student
+	PTUTILS_FAST=1 $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider -q
 
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/site -q
@@ -71,3 +73,16 @@ check-site: $(STAMP)
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	@test -f _build/html/index.html || (echo "build the site first: make book" && exit 1)
 	$(BIN)/python -m pytest tests/site -q -p no:cacheprovider
+
+# Classroom: student notebooks (solutions stubbed), hidden tests for the grader, and a
+# website built from the student notebooks. Fails if any solution text survives.
+student: $(STAMP) $(VENDOR)
+	$(BIN)/python -m ptutils.classroom notebooks student
+	rm -rf student/site && mkdir -p student/site
+	cp -r _config.yml _toc.yml book _vendor student/site/
+	cp -r student/notebooks student/site/notebooks
+	cd student/site && PTUTILS_FAST=0 ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
+		> build.log 2>&1 || (tail -30 build.log && echo "student site build failed" && exit 1)
+	@! grep -rl 'class="solution\|BEGIN SOLUTION' student/site/_build/html --include=*.html \
+		|| (echo "solution text found in the student site" && exit 1)
+	@echo "student notebooks: student/notebooks; hidden tests: student/hidden; site: student/site/_build/html"

@@ -1,0 +1,205 @@
+"""Student versions of the chapters, and the hidden tests a teacher grades with.
+
+    python -m ptutils.classroom notebooks/ student/
+
+writes, for every chapter ``notebooks/NN_topic.ipynb``:
+
+* ``student/notebooks/NN_topic.ipynb``: the chapter with every solution removed.
+  Code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes
+  ``raise NotImplementedError`` at the same indentation; solution prose and
+  solution-only code cells (inside ``{solution-start}`` ... ``{solution-end}``) are
+  dropped; hidden-test cells are dropped; outputs are cleared.
+* ``student/hidden/NN_topic.ipynb``: the chapter's hidden-test cells (tag
+  ``hidden-test``), for :mod:`ptutils.grade`.
+
+It fails (exit code 1) if any solution text survives in a student notebook.
+
+A hidden-test cell is a code cell tagged ``hidden-test`` whose first line is
+``# hidden test: <name> (<points> points)``. In the book it runs against the
+reference solution, so every build proves that the reference earns full marks.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_TAG = "hidden-test"
+HIDDEN_HEADER = re.compile(r"^# hidden test: (?P<name>[\w.\-]+) \((?P<points>\d+(?:\.\d+)?) points?\)\s*$")
+SOL_START = re.compile(r"^```\{solution-start\}")
+SOL_END = re.compile(r"^```\{solution-end\}")
+
+
+def stub_solutions(code: str) -> str:
+    """Replace each BEGIN/END SOLUTION region with ``raise NotImplementedError``, same indentation."""
+    out, inside = [], False
+    for line in code.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError("nested ### BEGIN SOLUTION")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# YOUR CODE HERE")
+            out.append(f"{indent}raise NotImplementedError")
+        elif stripped == END:
+            if not inside:
+                raise ValueError("### END SOLUTION without ### BEGIN SOLUTION")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError("### BEGIN SOLUTION without ### END SOLUTION")
+    return "\n".join(out)
+
+
+def _strip_solution_prose(text: str, inside: bool) -> tuple[str, bool]:
+    """Drop solution-start/end directives and everything between them from Markdown."""
+    out, lines, i = [], text.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if SOL_START.match(line):
+            inside = True
+            i += 1
+            while i < len(lines) and lines[i].strip() != "```":  # the directive's options
+                i += 1
+            i += 1
+            continue
+        if SOL_END.match(line):
+            inside = False
+            i += 1
+            if i < len(lines) and lines[i].strip() == "```":
+                i += 1
+            continue
+        if not inside:
+            out.append(line)
+        i += 1
+    return "\n".join(out).strip("\n"), inside
+
+
+def is_hidden_test(cell) -> bool:
+    return cell.cell_type == "code" and HIDDEN_TAG in cell.metadata.get("tags", [])
+
+
+def student_version(nb):
+    """Return the student notebook for a chapter notebook (see the module doc)."""
+    nb = copy.deepcopy(nb)
+    cells, inside = [], False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text, inside = _strip_solution_prose(cell.source, inside)
+            if text.strip():
+                cell.source = text
+                cells.append(cell)
+            continue
+        if is_hidden_test(cell):
+            continue
+        has_markers = BEGIN in cell.source
+        if inside and not has_markers:
+            continue  # solution-only code
+        if cell.cell_type == "code":
+            cell.source = stub_solutions(cell.source)
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    if inside:
+        raise ValueError("a {solution-start} has no matching {solution-end}")
+    nb.cells = cells
+    return nb
+
+
+def hidden_tests(nb):
+    """A notebook of the chapter's hidden-test cells (outputs cleared)."""
+    out = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
+    for cell in nb.cells:
+        if is_hidden_test(cell):
+            if not HIDDEN_HEADER.match(cell.source.splitlines()[0]):
+                raise ValueError(f"hidden-test cell must start with '# hidden test: <name> (<n> points)': "
+                                 f"{cell.source.splitlines()[0]!r}")
+            c = nbformat.v4.new_code_cell(cell.source)
+            c.metadata["tags"] = [HIDDEN_TAG]
+            out.cells.append(c)
+    return out
+
+
+def solution_fragments(nb) -> list[str]:
+    """Lines of solution code and prose that occur nowhere else in the chapter.
+
+    These must not survive in a student version; lines shared with the rest of the
+    chapter (``ptutils.set_seed(seed)``, say) prove nothing and are left out.
+    """
+    frags, public, inside = [], [], False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if SOL_START.match(line):
+                    inside = True
+                elif SOL_END.match(line):
+                    inside = False
+                elif not line.startswith((":", "```")):
+                    (frags if inside else public).append(line.strip())
+            continue
+        if is_hidden_test(cell):
+            continue
+        region = False
+        for line in cell.source.splitlines():
+            s = line.strip()
+            if s == BEGIN:
+                region = True
+            elif s == END:
+                region = False
+            elif region or (inside and BEGIN not in cell.source):
+                frags.append(s)
+            else:
+                public.append(s)
+    public_text = "\n".join(public)
+    return [f for f in frags if len(f) > 12 and f not in public_text]
+
+
+def leaked(student, reference) -> list[str]:
+    """Solution fragments of ``reference`` that survive in ``student``."""
+    text = "\n".join(c.source for c in student.cells)
+    bad = [f for f in solution_fragments(reference) if f in text]
+    for marker in (BEGIN, END, "{solution-start}", "{solution-end}"):
+        if marker in text:
+            bad.append(marker)
+    return bad
+
+
+def build(src_dir: Path, out_dir: Path) -> list[Path]:
+    """Write student and hidden-test notebooks for every chapter; raise if a solution leaks."""
+    written = []
+    (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    (out_dir / "hidden").mkdir(parents=True, exist_ok=True)
+    for path in sorted(Path(src_dir).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        student = student_version(nb)
+        bad = leaked(student, nb)
+        if bad:
+            raise RuntimeError(f"{path.name}: solution text survives in the student version: {bad[:3]}")
+        nbformat.write(student, out_dir / "notebooks" / path.name)
+        nbformat.write(hidden_tests(nb), out_dir / "hidden" / path.name)
+        written.append(out_dir / "notebooks" / path.name)
+    return written
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m ptutils.classroom <notebooks-dir> <out-dir>")
+        return 2
+    try:
+        written = build(Path(argv[0]), Path(argv[1]))
+    except (RuntimeError, ValueError) as e:
+        print(f"error: {e}")
+        return 1
+    print(f"wrote {len(written)} student notebooks and their hidden tests to {argv[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
