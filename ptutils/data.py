@@ -58,3 +58,55 @@ def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
 
     d = load_digits()
     return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+_TOKEN = None
+
+
+def tokenize(text: str, *, remove_stopwords: bool = False) -> list[str]:
+    """Lower-case, then split into word tokens with NLTK (no downloaded data needed).
+
+    Lower-casing comes first, so that "The" and "the" are the same word and stop-word
+    removal (scikit-learn's English list) catches both.
+    """
+    global _TOKEN
+    if _TOKEN is None:
+        from nltk.tokenize import RegexpTokenizer
+
+        _TOKEN = RegexpTokenizer(r"[a-z]+(?:'[a-z]+)?")
+    tokens = _TOKEN.tokenize(text.lower())
+    if remove_stopwords:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        tokens = [t for t in tokens if t not in ENGLISH_STOP_WORDS]
+    return tokens
+
+
+def _wiki_tokenizer(text, token_min_len, token_max_len, lower):
+    """``tokenize`` with the signature gensim's ``WikiCorpus`` expects (module level, so it pickles)."""
+    return [t for t in tokenize(text) if token_min_len <= len(t) <= token_max_len]
+
+
+def load_text_corpus(which: str = "all") -> list[list[str]]:
+    """Unlabelled English text for word embeddings, as a list of token lists.
+
+    ``"wiki"``: the 106 Wikipedia articles gensim ships
+    (``enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2``, read
+    with gensim's ``WikiCorpus``, about 450k tokens), one token list per article;
+    ``"lee"``: ``lee_background.cor``, 300 news stories (about 60k tokens), one per line;
+    ``"all"``: both.
+    """
+    if which not in ("wiki", "lee", "all"):
+        raise ValueError(f"which must be 'wiki', 'lee' or 'all', got {which!r}")
+    out = []
+    if which in ("wiki", "all"):
+        from gensim.corpora.wikicorpus import WikiCorpus
+
+        path = gensim_data_path("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+
+        wc = WikiCorpus(str(path), dictionary={}, tokenizer_func=_wiki_tokenizer, processes=1, token_min_len=1)
+        out += [list(t) for t in wc.get_texts()]
+    if which in ("lee", "all"):
+        text = gensim_data_path("lee_background.cor").read_text(encoding="utf-8")
+        out += [tokenize(line) for line in text.splitlines() if line.strip()]
+    return out
