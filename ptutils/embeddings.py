@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 @dataclass
@@ -217,6 +218,30 @@ def skipgram_pairs(ids: np.ndarray, sent: np.ndarray, window: int, rng: np.rando
     return np.concatenate(centers), np.concatenate(contexts)
 
 
+def sgns_loss_and_grads(v, u_pos, u_neg):
+    """The skip-gram negative-sampling loss of a batch and its gradients, by hand.
+
+    Pairs come in groups of ``G`` that share ``K`` negative words.
+
+    Returns:
+        ``(loss, dL/dv, dL/du_pos, dL/du_neg)``: the summed loss over the batch, and
+        gradients with the shapes of ``v``, ``u_pos`` and ``u_neg``.
+
+    Shapes:
+        v, u_pos: ``(n_groups, G, d)`` centre and context vectors;
+        u_neg: ``(n_groups, K, d)`` negative (noise) vectors.
+    """
+    s_pos = (v * u_pos).sum(-1)  # (n_groups, G)
+    s_neg = torch.bmm(v, u_neg.transpose(1, 2))  # (n_groups, G, K)
+    g_pos = torch.sigmoid(s_pos) - 1  # dL/ds_pos
+    g_neg = torch.sigmoid(s_neg)  # dL/ds_neg
+    grad_v = g_pos.unsqueeze(-1) * u_pos + torch.bmm(g_neg, u_neg)  # (n_groups, G, d)
+    grad_u_pos = g_pos.unsqueeze(-1) * v  # (n_groups, G, d)
+    grad_u_neg = torch.bmm(g_neg.transpose(1, 2), v)  # (n_groups, K, d)
+    loss = -(F.logsigmoid(s_pos).sum() + F.logsigmoid(-s_neg).sum())
+    return loss, grad_v, grad_u_pos, grad_u_neg
+
+
 def train_word2vec(sentences, cfg: Word2VecConfig | None = None, *, log: bool = False, **kwargs):
     """Train skip-gram with negative sampling; return ``(WordVectors, history)``.
 
@@ -258,7 +283,7 @@ def train_word2vec(sentences, cfg: Word2VecConfig | None = None, *, log: bool = 
         perm = rng.permutation(len(c_np))
         centers = torch.from_numpy(c_np[perm])
         contexts = torch.from_numpy(o_np[perm])
-        total_loss, loss_pairs, n_pairs = 0.0, 0, len(centers)
+        total_loss, n_pairs = 0.0, len(centers)
         for start in range(0, n_pairs, cfg.batch_size):
             c = centers[start:start + cfg.batch_size]  # (B,)
             o = contexts[start:start + cfg.batch_size]  # (B,)
@@ -269,25 +294,16 @@ def train_word2vec(sentences, cfg: Word2VecConfig | None = None, *, log: bool = 
             # each group of G pairs shares its K negatives: every pair still gets K draws
             # from the noise distribution, but the work on negatives shrinks G-fold
             neg = table[torch.randint(len(table), (n_groups, K), generator=gen)]  # (n_groups, K)
-            v = W_in[c]  # (B, d)
-            u_pos = W_out[o]  # (B, d)
+            v = W_in[c].view(n_groups, G, d)
+            u_pos = W_out[o].view(n_groups, G, d)
             u_neg = W_out[neg]  # (n_groups, K, d)
-            v_g = v.view(n_groups, G, d)  # (n_groups, G, d)
-            s_pos = (v * u_pos).sum(-1)  # (B,)
-            s_neg = torch.bmm(v_g, u_neg.transpose(1, 2))  # (n_groups, G, K)
-            g_pos = torch.sigmoid(s_pos) - 1  # dL/ds_pos
-            g_neg = torch.sigmoid(s_neg)  # dL/ds_neg
-            grad_v = g_pos.unsqueeze(-1) * u_pos + torch.bmm(g_neg, u_neg).view(B, d)  # (B, d)
-            grad_u_neg = torch.bmm(g_neg.transpose(1, 2), v_g)  # (n_groups, K, d)
-            W_out.index_add_(0, o, g_pos.unsqueeze(-1) * v, alpha=-lr)
+            loss, grad_v, grad_u_pos, grad_u_neg = sgns_loss_and_grads(v, u_pos, u_neg)
+            W_out.index_add_(0, o, grad_u_pos.view(B, d), alpha=-lr)  # u <- u - lr * dL/du
             W_out.index_add_(0, neg.reshape(-1), grad_u_neg.reshape(-1, d), alpha=-lr)
-            W_in.index_add_(0, c, grad_v, alpha=-lr)
-            if (start // cfg.batch_size) % 20 == 0:  # the loss on every 20th batch is plenty for a curve
-                total_loss += float(-(torch.nn.functional.logsigmoid(s_pos).sum()
-                                      + torch.nn.functional.logsigmoid(-s_neg).sum()))
-                loss_pairs += B
+            W_in.index_add_(0, c, grad_v.view(B, d), alpha=-lr)  # v <- v - lr * dL/dv
+            total_loss += float(loss)
             done += B
-        history["loss"].append(total_loss / max(loss_pairs, 1))
+        history["loss"].append(total_loss / max(n_pairs, 1))
         if log:
             rate = (epoch + 1) * len(ids) / (time.perf_counter() - t0)
             print(f"epoch {epoch + 1}/{cfg.epochs}  loss {history['loss'][-1]:.4f}  "
