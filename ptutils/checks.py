@@ -176,3 +176,35 @@ def _check_split_heads(f):
             f"shape should be (B, h, T, d_k) = {(B, h, T, d_model // h)}, got {tuple(got.shape)}"
         assert torch.equal(got, expected), "right shape, wrong arrangement: head j must hold columns j*d_k:(j+1)*d_k"
     return "2 cases"
+
+
+# ---------------------------------------------------------------- chapter 5
+@register("ch05.noise_distribution", "raise the counts to the power, then divide by their sum; return "
+          "a float array that sums to 1")
+def _check_noise(f):
+    import numpy as np
+
+    got = np.asarray(f(np.array([1, 16, 81]), 0.75), dtype=float)
+    expected = np.array([1.0, 8.0, 27.0]) / 36.0
+    assert got.shape == (3,), f"expected 3 probabilities, got shape {got.shape}"
+    assert np.allclose(got, expected), f"noise_distribution([1, 16, 81], 0.75) should be {expected.round(4).tolist()}"
+    got = np.asarray(f(np.array([5, 5]), 1.0), dtype=float)
+    assert np.allclose(got, [0.5, 0.5]), "equal counts must give equal probabilities"
+    return "2 cases"
+
+
+@register("ch05.sgns_pair_loss", "-log sigmoid(u_pos . v) - sum over negatives of log sigmoid(-u_neg . v); "
+          "torch.nn.functional.logsigmoid is numerically safe")
+def _check_pair_loss(f):
+    import torch
+
+    v = torch.tensor([0.5, -1.0, 2.0])
+    u_pos = torch.tensor([1.0, 0.0, 0.5])
+    u_neg = torch.tensor([[0.2, 0.1, -0.3], [-1.0, 1.0, 0.0]])
+    expected = -(torch.nn.functional.logsigmoid(u_pos @ v) + torch.nn.functional.logsigmoid(-(u_neg @ v)).sum())
+    got = f(v, u_pos, u_neg)
+    assert torch.allclose(torch.as_tensor(got, dtype=torch.float32), expected, atol=1e-5), \
+        f"loss should be {expected.item():.5f}, got {float(got):.5f}"
+    big = f(v * 100, u_pos, u_neg)
+    assert torch.isfinite(torch.as_tensor(big)), "the loss overflows for large scores: use logsigmoid"
+    return "matches the formula, stable for large scores"
