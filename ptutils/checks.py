@@ -208,3 +208,20 @@ def _check_pair_loss(f):
     big = f(v * 100, u_pos, u_neg)
     assert torch.isfinite(torch.as_tensor(big)), "the loss overflows for large scores: use logsigmoid"
     return "matches the formula, stable for large scores"
+
+
+# ---------------------------------------------------------------- chapter 6
+@register("ch06.mask_pixels", "draw torch.rand(x.shape, generator=generator) and keep pixels where it is "
+          ">= fraction; multiply, so masked pixels become 0 and the others are unchanged")
+def _check_mask_pixels(f):
+    import torch
+
+    x = torch.rand(200, 8, 8) + 0.5  # no zeros before masking
+    out = f(x, 0.25, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape, f"shape should stay {tuple(x.shape)}, got {tuple(out.shape)}"
+    zero = out == 0
+    assert abs(zero.float().mean().item() - 0.25) < 0.02, f"masked fraction {zero.float().mean():.3f}, expected 0.25"
+    assert torch.equal(out[~zero], x[~zero]), "unmasked pixels must keep their values"
+    again = f(x, 0.25, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again), "use the generator so that the same seed gives the same mask"
+    return "fraction, values and reproducibility"

@@ -41,7 +41,7 @@ def _length(inputs) -> int:
 def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: int = 10,
                      lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 32,
                      seed: int = 0, log_every: int = 0, optimizer: str = "adamw",
-                     on_epoch_end=None) -> dict:
+                     on_epoch_end=None, params=None) -> dict:
     """Train ``model`` with cross-entropy and AdamW on mini-batches; return the loss history.
 
     Args:
@@ -55,6 +55,9 @@ def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: 
         on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch
             (in eval mode), e.g. to measure validation accuracy; its results are
             collected in ``history["epochs"]``.
+        params: optional parameter groups for the optimiser (e.g. a smaller learning
+            rate for a pre-trained encoder, :func:`ptutils.finetune.param_groups`);
+            default: all of ``model.parameters()`` at ``lr``.
 
     Returns:
         ``{"loss": [mean loss per epoch], "epochs": [on_epoch_end results], "seconds": wall time}``.
@@ -65,7 +68,8 @@ def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: 
     if len(labels) != n:
         raise ValueError(f"{n} inputs but {len(labels)} labels")
     g = torch.Generator().manual_seed(seed)
-    opt = make_optimizer(optimizer, model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer(optimizer, model.parameters() if params is None else params, lr=lr,
+                         weight_decay=weight_decay)
     history, extra, t0 = [], [], time.perf_counter()
     for epoch in range(epochs):
         model.train()
