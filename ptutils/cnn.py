@@ -10,7 +10,7 @@ def conv_encoder(channels: tuple[int, int] = (16, 32)) -> nn.Sequential:
     """Two 3x3 convolution layers, each followed by ReLU and 2x2 max-pooling.
 
     Shapes:
-        input ``(B, 1, 8, 8)`` -> ``(B, c1, 4, 4)`` -> output ``(B, c2, 2, 2)``.
+        x: ``(B, 1, 8, 8)`` -> ``(B, c1, 4, 4)`` -> output ``(B, c2, 2, 2)``.
     """
     c1, c2 = channels
     return nn.Sequential(
