@@ -225,3 +225,21 @@ def _check_mask_pixels(f):
     again = f(x, 0.25, torch.Generator().manual_seed(0))
     assert torch.equal(out, again), "use the generator so that the same seed gives the same mask"
     return "fraction, values and reproducibility"
+
+
+# ---------------------------------------------------------------- chapter 7
+@register("ch07.linear_warmup", "during warm-up the factor is step / warmup_steps; afterwards it falls "
+          "linearly from 1 at step=warmup_steps to 0 at step=total_steps")
+def _check_warmup(f):
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    for warm, total in ((10, 100), (0, 20), (5, 5 + 1)):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = get_linear_schedule_with_warmup(opt, warm, total)
+        for step in range(total + 1):
+            expected = sched.lr_lambdas[0](step)
+            got = f(step, warm, total)
+            assert abs(float(got) - expected) < 1e-9, \
+                f"linear_warmup({step}, {warm}, {total}) should be {expected:.4f}, got {float(got):.4f}"
+    return "matches transformers.get_linear_schedule_with_warmup"

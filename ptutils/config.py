@@ -60,3 +60,15 @@ def pick(*, full: T, fast: T) -> T:
         fast: value used under test (``PTUTILS_FAST=1``).
     """
     return fast if FAST else full
+
+
+def cache_dir():
+    """A git-ignored folder for artefacts a chapter may reuse (``.ptutils_cache`` at the repository
+    root when run from a checkout, else under the user's home); created on first use."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1]
+    root = here if (here / "pyproject.toml").exists() else Path.home()
+    path = root / ".ptutils_cache"
+    path.mkdir(exist_ok=True)
+    return path

@@ -13,6 +13,9 @@ every key and shape (never a silent ``load_state_dict(strict=False)``).
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -94,3 +97,65 @@ class SequenceClassifier(nn.Module):
         hidden = self.encoder(input_ids, attention_mask)  # (B, T, d_model)
         pooled = mean_pool(hidden, attention_mask)  # (B, d_model)
         return self.head(self.dropout(pooled))  # (B, num_classes)
+
+
+def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float = 5e-5,
+                batch_size: int = 16, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
+                max_length: int = 64, seed: int = 0, log: bool = False) -> dict:
+    """Fine-tune a Hugging Face ``...ForSequenceClassification`` model: the standard recipe.
+
+    Mini-batches of shuffled examples; the labels are passed to the model, which
+    returns the cross-entropy loss; AdamW with weight decay; the learning rate rises
+    linearly over the first ``warmup_ratio`` of the steps and then decays linearly
+    to zero; the model is put on ``ptutils.device()``.
+
+    Returns:
+        ``{"loss": [mean loss per epoch], "seconds": wall time}``.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    from .notebook import device as default_device
+
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    device = default_device()
+    model.to(device)
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    steps = epochs * -(-len(texts) // batch_size)
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    sched = get_linear_schedule_with_warmup(opt, int(warmup_ratio * steps), steps)
+    history, t0 = [], time.perf_counter()
+    model.train()
+    for epoch in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(len(texts), generator=g).split(batch_size):
+            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt").to(device)
+            out = model(**batch, labels=labels[idx].to(device))  # labels given: out.loss is set
+            opt.zero_grad()
+            out.loss.backward()
+            opt.step()
+            sched.step()
+            total += out.loss.item() * len(idx)
+        history.append(total / len(texts))
+        if log:
+            print(f"epoch {epoch + 1}/{epochs}  loss {history[-1]:.4f}  lr {sched.get_last_lr()[0]:.1e}")
+    model.eval()
+    return {"loss": history, "seconds": time.perf_counter() - t0}
+
+
+@torch.no_grad()
+def predict_hf(model, tokenizer, texts, batch_size: int = 64, max_length: int = 64) -> np.ndarray:
+    """Predicted class indices for ``texts`` with a sequence-classification model."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    for i in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt").to(device)
+        out.append(model(**batch).logits.argmax(-1).cpu())
+    return torch.cat(out).numpy()

@@ -53,3 +53,24 @@ def test_sentence_embeddings_are_normalised(minilm):
     assert abs(float((emb ** 2).sum(1).mean()) - 1) < 1e-5
     with pytest.raises(ValueError, match="non-empty"):
         ptutils.sentence_embeddings("oops", tok, model)
+
+
+def test_finetune_hf_runs_with_labels_and_schedule():
+    from transformers import AutoModelForSequenceClassification
+
+    from ptutils.finetune import finetune_hf, predict_hf
+    ptutils.set_seed(0)
+    tok, _ = ptutils.load_text_model("minilm")
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        ptutils.model_source("minilm"), num_labels=2, local_files_only=True, output_loading_info=True)
+    assert info["missing_keys"] == {"classifier.weight", "classifier.bias"} and not info["unexpected_keys"]
+    texts, labels = ptutils.load_polarity()
+    idx = list(range(0, 200, 10))
+    before = model.classifier.weight.detach().clone()
+    h = finetune_hf(model, tok, [texts[i] for i in idx], labels[idx], epochs=2, batch_size=8)
+    assert len(h["loss"]) == 2 and all(l == l for l in h["loss"])
+    assert not torch.equal(before, model.classifier.weight)
+    pred = predict_hf(model, tok, texts[:5])
+    assert pred.shape == (5,) and set(pred.tolist()) <= {0, 1}
+    with pytest.raises(ValueError, match="labels"):
+        finetune_hf(model, tok, texts[:3], labels[:2])

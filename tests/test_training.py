@@ -72,3 +72,24 @@ def test_repeated_cv_counts_and_checks():
     with pytest.raises(ValueError, match="predictions"):
         repeated_cv(lambda tr, te, s: y[:3], y)
     assert mean_std([1.0, 0.0]) == (0.5, pytest.approx(0.7071, abs=1e-4))
+
+
+def test_classification_metrics_match_sklearn():
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    from ptutils.metrics import classification_metrics
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y, p = rng.integers(0, 2, 30), rng.integers(0, 2, 30)
+        m = classification_metrics(y, p)
+        assert m["accuracy"] == pytest.approx(accuracy_score(y, p))
+        assert m["precision"] == pytest.approx(precision_score(y, p, zero_division=0))
+        assert m["recall"] == pytest.approx(recall_score(y, p, zero_division=0))
+        assert m["f1"] == pytest.approx(f1_score(y, p, zero_division=0))
+    # recall is not precision: 1 TP, 3 FP, 0 FN
+    m = classification_metrics([1, 0, 0, 0], [1, 1, 1, 1])
+    assert m["precision"] == 0.25 and m["recall"] == 1.0
+    with pytest.raises(ValueError, match="equal length"):
+        classification_metrics([1, 0], [1])
+    with pytest.raises(ValueError, match="no examples"):
+        classification_metrics([], [])
