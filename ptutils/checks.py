@@ -243,3 +243,15 @@ def _check_warmup(f):
             assert abs(float(got) - expected) < 1e-9, \
                 f"linear_warmup({step}, {warm}, {total}) should be {expected:.4f}, got {float(got):.4f}"
     return "matches transformers.get_linear_schedule_with_warmup"
+
+
+# ---------------------------------------------------------------- chapter 8
+@register("ch08.perplexity", "perplexity is exp(mean cross-entropy in nats); a uniform guess over V tokens "
+          "has perplexity V")
+def _check_perplexity(f):
+    import math
+
+    for loss in (0.0, 1.0, math.log(8000), 2.5):
+        got = float(f(loss))
+        assert math.isclose(got, math.exp(loss), rel_tol=1e-9), f"perplexity({loss}) should be {math.exp(loss):.4f}, got {got}"
+    return "4 cases"

@@ -1,0 +1,149 @@
+"""Masked language modelling (MLM): BERT's self-supervised objective, on a tiny BERT.
+
+Pick 15% of the (non-special) tokens; of those, replace 80% with ``[MASK]``, 10%
+with a random token, and leave 10% unchanged; train the model to predict the
+original token at every picked position. The loss is computed only at the picked
+positions, which saves most of the output layer's work.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def train_wordpiece(texts, vocab_size: int = 8000):
+    """Train a BERT-style WordPiece tokenizer on ``texts``; return a ``PreTrainedTokenizerFast``.
+
+    The trained ``tokenizers`` object is wrapped directly (``tokenizer_object=``):
+    building ``BertTokenizerFast(vocab_file=...)`` from a vocabulary file can silently
+    produce a tokenizer with only the special tokens in transformers 5, so the
+    vocabulary size is checked.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    if not texts:
+        raise ValueError("no texts to train the tokenizer on")
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS))
+    tok.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                 cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    if len(hf) != tok.get_vocab_size() or len(hf) <= len(SPECIALS):
+        raise RuntimeError(f"wrapped tokenizer has {len(hf)} tokens, trained one {tok.get_vocab_size()}")
+    return hf
+
+
+def make_blocks(texts, tokenizer, block: int = 62) -> torch.Tensor:
+    """Concatenate the token ids of all texts and cut them into ``[CLS] ... [SEP]`` blocks.
+
+    Shapes:
+        output: ``(N, block + 2)`` int64.
+    """
+    ids = [i for t in texts for i in tokenizer(t, add_special_tokens=False)["input_ids"]]
+    n = len(ids) // block
+    if n == 0:
+        raise ValueError(f"only {len(ids)} tokens: not enough for one block of {block}")
+    body = torch.tensor(ids[: n * block]).view(n, block)
+    cls = torch.full((n, 1), tokenizer.cls_token_id)
+    sep = torch.full((n, 1), tokenizer.sep_token_id)
+    return torch.cat([cls, body, sep], 1)
+
+
+def mask_tokens(input_ids: torch.Tensor, tokenizer, generator: torch.Generator, mlm_prob: float = 0.15):
+    """BERT's 80/10/10 masking. Returns ``(inputs, labels)``; labels are -100 where nothing is predicted.
+
+    Shapes:
+        input_ids: ``(B, T)``; inputs, labels: ``(B, T)``.
+    """
+    labels = input_ids.clone()
+    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
+    picked = (torch.rand(input_ids.shape, generator=generator) < mlm_prob) & ~special
+    labels[~picked] = -100
+    inputs = input_ids.clone()
+    roll = torch.rand(input_ids.shape, generator=generator)
+    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id  # 80%: [MASK]
+    rand_pos = picked & (roll >= 0.8) & (roll < 0.9)  # 10%: a random token
+    inputs[rand_pos] = torch.randint(len(tokenizer), input_ids.shape, generator=generator)[rand_pos]
+    return inputs, labels  # the other 10%: unchanged, but still predicted
+
+
+def mlm_loss(model, inputs: torch.Tensor, labels: torch.Tensor, attention_mask=None) -> torch.Tensor:
+    """Cross-entropy at the masked positions only (a ``BertForMaskedLM``'s encoder and head).
+
+    Equal to ``model(inputs, labels=labels).loss``, but the vocabulary projection is
+    applied only where ``labels != -100``, not at every position.
+    """
+    hidden = model.bert(inputs, attention_mask=attention_mask).last_hidden_state  # (B, T, d)
+    picked = labels != -100
+    if not picked.any():
+        raise ValueError("no masked positions in this batch")
+    logits = model.cls(hidden[picked])  # (n_masked, vocab)
+    return F.cross_entropy(logits, labels[picked])
+
+
+def pretrain_mlm(model, train_blocks: torch.Tensor, val_blocks: torch.Tensor, tokenizer, *,
+                 epochs: int = 5, lr: float = 5e-4, batch_size: int = 64, seed: int = 0,
+                 log: bool = False) -> dict:
+    """Pre-train with MLM; return train and held-out loss per epoch (held-out masks are fixed)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    g = torch.Generator().manual_seed(seed)
+    val_inputs, val_labels = mask_tokens(val_blocks, tokenizer, torch.Generator().manual_seed(seed + 1))
+    steps = epochs * -(-len(train_blocks) // batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = get_linear_schedule_with_warmup(opt, int(0.05 * steps), steps)
+    hist, t0 = {"train": [], "val": [held_out_loss(model, val_inputs, val_labels)]}, time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        total, n = 0.0, 0
+        for idx in torch.randperm(len(train_blocks), generator=g).split(batch_size):
+            inputs, labels = mask_tokens(train_blocks[idx], tokenizer, g)
+            loss = mlm_loss(model, inputs, labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total, n = total + loss.item() * len(idx), n + len(idx)
+        hist["train"].append(total / n)
+        hist["val"].append(held_out_loss(model, val_inputs, val_labels))
+        if log:
+            print(f"epoch {epoch + 1}/{epochs}  train MLM loss {hist['train'][-1]:.3f}  held-out {hist['val'][-1]:.3f}")
+    hist["seconds"] = time.perf_counter() - t0
+    model.eval()
+    return hist
+
+
+@torch.no_grad()
+def held_out_loss(model, inputs, labels, batch_size: int = 256) -> float:
+    model.eval()
+    total, n = 0.0, 0
+    for i in range(0, len(inputs), batch_size):
+        lab = labels[i:i + batch_size]
+        k = int((lab != -100).sum())
+        total += mlm_loss(model, inputs[i:i + batch_size], lab).item() * k
+        n += k
+    return total / n
+
+
+@torch.no_grad()
+def fill_mask(model, tokenizer, text: str, topk: int = 5) -> list[str]:
+    """The ``topk`` predictions for the single ``[MASK]`` in ``text``."""
+    enc = tokenizer(text, return_tensors="pt")
+    pos = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero()
+    if len(pos) != 1:
+        raise ValueError(f"text must contain exactly one [MASK], found {len(pos)}")
+    model.eval()
+    logits = model(**enc).logits[0, pos[0, 0]]
+    return tokenizer.convert_ids_to_tokens(logits.topk(topk).indices.tolist())
