@@ -54,16 +54,3 @@ def test_masked_only_loss_equals_full_loss_and_training_helps(tok):
     with pytest.raises(ValueError, match="exactly one"):
         fill_mask(model, t, "no mask here")
 
-
-def test_tiny_bert_cache_roundtrip(tmp_path, monkeypatch):
-    import ptutils.config as config
-    from ptutils.mlm import pretrained_tiny_bert
-    monkeypatch.setattr(config, "cache_dir", lambda: tmp_path)
-    tok1, m1, h1 = pretrained_tiny_bert(corpus="lee", vocab_size=1000, epochs=1)
-    assert (list(tmp_path.iterdir())[0] / "model.safetensors").exists()
-    tok2, m2, h2 = pretrained_tiny_bert(corpus="lee", vocab_size=1000, epochs=1)  # from the cache
-    assert h1 == h2 and len(tok1) == len(tok2) == 1000
-    for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
-        assert torch.equal(a, b), k
-    pretrained_tiny_bert(corpus="lee", vocab_size=1200, epochs=1)  # another setting, another folder
-    assert len(list(tmp_path.iterdir())) == 2
