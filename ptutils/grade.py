@@ -131,7 +131,7 @@ def grade_one(path: Path, tests: list[HiddenTest], *, cell_timeout: int = 120,
                     err = _error_of(cell, cell_timeout)
                     if err:
                         res.cell_errors.append((i, err))
-                for j, (t, cell) in enumerate(zip(tests, test_cells)):
+                for j, (t, cell) in enumerate(zip(tests, test_cells, strict=True)):
                     try:
                         client.execute_cell(cell, len(cells) + j)
                     except CellTimeoutError:

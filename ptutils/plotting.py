@@ -36,7 +36,7 @@ def bar_with_errors(ax, names, means, stds, *, ylabel="", chance=None, fmt="{:.1
     ax.set_yticks(list(y), names)
     ax.invert_yaxis()
     ax.set_xlabel(ylabel)
-    for i, (m, s) in enumerate(zip(means, stds)):
+    for i, (m, s) in enumerate(zip(means, stds, strict=True)):
         ax.text(m + s + 0.01, i, f"{fmt.format(m)} ± {fmt.format(s)}", va="center", fontsize=9)
     if chance is not None:
         ax.axvline(chance, color="grey", ls="--", lw=1)

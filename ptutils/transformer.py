@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -223,9 +223,6 @@ class TransformerEncoder(nn.Module):
             raise ValueError(f"weights of the Hugging Face model with no place in this encoder: {unexpected_ignored}")
         load_state_dict_strict(model, state)
         return model.eval()
-
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
 
 
 _BERT_RULES = [

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-import ptutils
 from ptutils.data import gensim_data_path, load_text_corpus, tokenize
 from ptutils.embeddings import (Word2VecConfig, WordVectors, build_vocab, gensim_word2vec,
                                 keep_probabilities, sgns_loss_and_grads, skipgram_pairs,
@@ -41,10 +40,10 @@ def test_skipgram_pairs_respect_window_and_sentences():
     ids = np.array([0, 1, 2, 3, 4])
     sent = np.array([0, 0, 0, 1, 1])
     c, o = skipgram_pairs(ids, sent, window=1, rng=np.random.default_rng(0))
-    pairs = set(zip(c.tolist(), o.tolist()))
+    pairs = set(zip(c.tolist(), o.tolist(), strict=True))
     assert pairs == {(0, 1), (1, 0), (1, 2), (2, 1), (3, 4), (4, 3)}  # never (2, 3): different sentences
     c, o = skipgram_pairs(ids[:3], sent[:3], window=5, rng=np.random.default_rng(1))
-    assert all(abs(a - b) <= 2 and a != b for a, b in zip(c, o))
+    assert all(abs(a - b) <= 2 and a != b for a, b in zip(c, o, strict=True))
 
 
 def test_hand_gradients_equal_autograd():

@@ -46,7 +46,7 @@ def test_encoder_reuse_copies_every_weight():
     ae = ConvAutoencoder()
     clf = DigitCNN()
     copy_weights(ae.encoder, clf.features)
-    for (k1, a), (k2, b) in zip(ae.encoder.state_dict().items(), clf.features.state_dict().items()):
+    for (k1, a), (k2, b) in zip(ae.encoder.state_dict().items(), clf.features.state_dict().items(), strict=True):
         assert k1 == k2 and torch.equal(a, b)
 
 

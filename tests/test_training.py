@@ -59,7 +59,7 @@ def test_sgd_step_is_the_update_rule():
     opt = make_optimizer("sgd", lin.parameters(), lr=0.1)
     torch.nn.functional.cross_entropy(lin(x), y).backward()
     opt.step()
-    for p, b, g in zip(lin.parameters(), before, grads):
+    for p, b, g in zip(lin.parameters(), before, grads, strict=True):
         torch.testing.assert_close(p.detach(), b - 0.1 * g)
 
 
