@@ -196,3 +196,40 @@ class MultiHeadAttention(nn.Module):
         B, _, T_q, _ = out.shape
         out = out.transpose(1, 2).reshape(B, T_q, self.d_model)  # (B, T_q, d_model)
         return self.w_o(out), (weights if need_weights else None)
+
+
+class AttentionPooling(nn.Module):
+    """Pool a sequence of vectors into one vector with a learned query.
+
+    One query vector ``q`` (a parameter) attends over the ``T`` positions:
+    ``weights = softmax(q · (W_k x_t) / sqrt(d))`` over the real (unpadded)
+    positions, and the output is ``sum_t weights_t · x_t``. This is
+    :func:`scaled_dot_product_attention` with a single learned query, so a
+    classifier can learn *which* words of a sentence matter, where a mean would
+    weigh them all alike.
+
+    Args:
+        d_model: width of the input vectors.
+
+    Shapes:
+        x: ``(B, T, d_model)``; mask: ``(B, T)`` bool or 0/1, true at real tokens;
+        output: ``(B, d_model)``; weights: ``(B, T)``.
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.d_model = d_model
+        self.query = nn.Parameter(torch.zeros(d_model))
+        self.w_k = nn.Linear(d_model, d_model)
+
+    def forward(self, x, mask=None):
+        """Return ``(pooled, weights)``."""
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (B, T, d_model={self.d_model}), got {tuple(x.shape)}")
+        if mask is not None:
+            if mask.shape != x.shape[:2]:
+                raise ValueError(f"mask must have shape (B, T) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+            mask = mask.bool()[:, None, :]  # (B, 1, T): one query per sentence
+        q = self.query.expand(x.shape[0], 1, self.d_model)  # (B, 1, d_model)
+        out, weights = scaled_dot_product_attention(q, self.w_k(x), x, mask)  # (B, 1, d), (B, 1, T)
+        return out[:, 0], weights[:, 0]  # (B, d_model), (B, T)

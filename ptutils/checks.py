@@ -255,3 +255,29 @@ def _check_perplexity(f):
         got = float(f(loss))
         assert math.isclose(got, math.exp(loss), rel_tol=1e-9), f"perplexity({loss}) should be {math.exp(loss):.4f}, got {got}"
     return "4 cases"
+
+
+# ---------------------------------------------------------------- chapter 9
+@register("ch09.masked_mean", "multiply by the mask (as float, with a trailing axis) before summing over T, "
+          "and divide by the number of real tokens per row, not by T")
+def _check_masked_mean(f):
+    import torch
+
+    x = torch.arange(12, dtype=torch.float32).view(2, 3, 2)  # (B=2, T=3, d=2)
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    got = torch.as_tensor(f(x, mask), dtype=torch.float32)
+    expected = torch.tensor([[1.0, 2.0], [6.0, 7.0]])
+    assert got.shape == (2, 2), f"expected shape (B, d) = (2, 2), got {tuple(got.shape)}"
+    assert torch.allclose(got, expected), f"got {got.tolist()}, expected {expected.tolist()} (padding must not count)"
+    return "padding ignored, shape (B, d)"
+
+
+@register("ch09.oov_rate", "count every token (not every distinct word) and the share of them that is not in "
+          "the vocabulary")
+def _check_oov_rate(f):
+    vocab = {"a", "film", "good"}
+    cases = [([["a", "good", "film"]], 0.0), ([["a", "bad", "film"], ["bad"]], 0.5), ([["x"]], 1.0)]
+    for token_lists, expected in cases:
+        got = float(f(token_lists, vocab))
+        assert _close(got, expected), f"oov_rate({token_lists}) should be {expected}, got {got}"
+    return "3 cases, counted per token"
