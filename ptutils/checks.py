@@ -281,3 +281,31 @@ def _check_oov_rate(f):
         got = float(f(token_lists, vocab))
         assert _close(got, expected), f"oov_rate({token_lists}) should be {expected}, got {got}"
     return "3 cases, counted per token"
+
+
+# ---------------------------------------------------------------- chapter 10
+@register("ch10.shift_right", "the decoder input is <bos> followed by the target without its last token: "
+          "concatenate a column of bos ids with ids[:, :-1]")
+def _check_shift_right(f):
+    import torch
+
+    ids = torch.tensor([[5, 6, 7], [8, 9, 0]])
+    got = torch.as_tensor(f(ids, 2))
+    expected = torch.tensor([[2, 5, 6], [2, 8, 9]])
+    assert got.shape == ids.shape, f"expected shape {tuple(ids.shape)}, got {tuple(got.shape)}"
+    assert torch.equal(got, expected), f"got {got.tolist()}, expected {expected.tolist()}"
+    assert torch.equal(ids, torch.tensor([[5, 6, 7], [8, 9, 0]])), "the input ids were modified in place"
+    return "2 rows, input unchanged"
+
+
+@register("ch10.token_accuracy", "compare predictions and targets only where the target is not padding, and "
+          "divide by the number of real tokens")
+def _check_token_accuracy(f):
+    import torch
+
+    target = torch.tensor([[4, 5, 0, 0], [6, 7, 8, 0]])
+    pred = torch.tensor([[4, 9, 0, 0], [6, 7, 1, 3]])
+    got = float(f(pred, target, 0))
+    assert _close(got, 3 / 5), f"expected 3 of 5 real tokens right (0.6), got {got}"
+    assert _close(float(f(target, target, 0)), 1.0), "a perfect prediction should score 1.0"
+    return "padding excluded"
