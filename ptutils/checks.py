@@ -309,3 +309,32 @@ def _check_token_accuracy(f):
     assert _close(got, 3 / 5), f"expected 3 of 5 real tokens right (0.6), got {got}"
     assert _close(float(f(target, target, 0)), 1.0), "a perfect prediction should score 1.0"
     return "padding excluded"
+
+
+# ---------------------------------------------------------------- chapter 11
+@register("ch11.precision_recall_f1", "precision = TP / (TP + FP), recall = TP / (TP + FN) (not the same "
+          "formula!), F1 = 2PR / (P + R); return 0.0 where a denominator is 0")
+def _check_prf(f):
+    cases = [((8, 2, 4), (0.8, 8 / 12, 2 * 0.8 * (8 / 12) / (0.8 + 8 / 12))),
+             ((0, 0, 5), (0.0, 0.0, 0.0)), ((3, 0, 0), (1.0, 1.0, 1.0))]
+    for (tp, fp, fn), expected in cases:
+        got = tuple(float(v) for v in f(tp, fp, fn))
+        assert len(got) == 3, "return (precision, recall, f1)"
+        assert all(_close(g, e) for g, e in zip(got, expected, strict=True)), \
+            f"tp={tp}, fp={fp}, fn={fn}: expected {tuple(round(e, 4) for e in expected)}, got {tuple(round(g, 4) for g in got)}"
+    return "3 cases incl. zero denominators"
+
+
+@register("ch11.macro_f1", "compute F1 of every class one-vs-rest (that class positive, the rest negative), "
+          "then take the plain mean over classes")
+def _check_macro_f1(f):
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 60)
+    p = np.where(rng.random(60) < 0.5, y, rng.integers(0, 4, 60))
+    expected = f1_score(y, p, average="macro")
+    got = float(f(y, p))
+    assert _close(got, expected), f"expected {expected:.4f} (scikit-learn's macro F1), got {got:.4f}"
+    return "matches sklearn.metrics.f1_score(average='macro')"

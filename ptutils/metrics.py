@@ -60,3 +60,51 @@ def classification_metrics(y_true, y_pred, positive: int = 1) -> dict:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"accuracy": float((y_true == y_pred).mean()), "precision": precision, "recall": recall, "f1": f1}
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
+    """Counts ``C[i, j]`` of examples of true class ``i`` predicted as class ``j``.
+
+    Rows are true classes, columns predicted classes (scikit-learn's convention).
+    For two classes with 1 = positive: ``C = [[TN, FP], [FN, TP]]``.
+
+    Args:
+        y_true, y_pred: 1-D integer labels ``0 .. num_classes - 1`` of equal length.
+        num_classes: defaults to one more than the largest label seen.
+
+    Shapes:
+        output: ``(num_classes, num_classes)`` int64.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
+    if len(y_true) == 0:
+        raise ValueError("no examples to evaluate")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise ValueError(f"{name} must hold non-negative integer class labels, got dtype {y.dtype}")
+    k = int(max(y_true.max(), y_pred.max())) + 1 if num_classes is None else num_classes
+    if max(y_true.max(), y_pred.max()) >= k:
+        raise ValueError(f"a label is >= num_classes={k}")
+    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k).astype(np.int64)
+
+
+def per_class_report(y_true, y_pred, num_classes: int | None = None) -> dict:
+    """Precision, recall and F1 of every class (one-vs-rest), and their macro averages.
+
+    The macro average weighs every class equally, so a rare class counts as much as
+    a frequent one; accuracy weighs every *example* equally.
+
+    Returns:
+        ``{"precision": (K,) array, "recall": (K,), "f1": (K,), "support": (K,),
+        "macro_f1": float, "accuracy": float}``. A ratio with a zero denominator is 0.
+    """
+    C = confusion_matrix(y_true, y_pred, num_classes)
+    tp = np.diag(C).astype(float)
+    predicted, actual = C.sum(0), C.sum(1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual,
+            "macro_f1": float(f1.mean()), "accuracy": float(tp.sum() / C.sum())}

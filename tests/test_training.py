@@ -93,3 +93,37 @@ def test_classification_metrics_match_sklearn():
         classification_metrics([1, 0], [1])
     with pytest.raises(ValueError, match="no examples"):
         classification_metrics([], [])
+
+
+def test_confusion_matrix_and_per_class_report_match_sklearn():
+    from sklearn.metrics import confusion_matrix as sk_cm
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    from ptutils.metrics import confusion_matrix, per_class_report
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 10):
+        y = rng.integers(0, k, 300)
+        p = np.where(rng.random(300) < 0.6, y, rng.integers(0, k, 300))
+        assert (confusion_matrix(y, p, k) == sk_cm(y, p, labels=range(k))).all()
+        r = per_class_report(y, p, k)
+        sp, sr, sf, ss = precision_recall_fscore_support(y, p, labels=range(k), zero_division=0)
+        assert np.allclose(r["precision"], sp) and np.allclose(r["recall"], sr) and np.allclose(r["f1"], sf)
+        assert (r["support"] == ss).all()
+        assert np.isclose(r["macro_f1"], f1_score(y, p, average="macro", zero_division=0))
+    # binary layout [[TN, FP], [FN, TP]]
+    assert confusion_matrix([1, 1, 0, 0, 1], [1, 0, 1, 0, 1]).tolist() == [[1, 1], [1, 2]]
+    # a class never predicted: precision 0, not NaN
+    r = per_class_report([0, 1, 2], [0, 0, 0], 3)
+    assert r["precision"].tolist() == [1 / 3, 0.0, 0.0] and not np.isnan(r["f1"]).any()
+
+
+def test_confusion_matrix_rejects_bad_labels():
+    from ptutils.metrics import confusion_matrix
+
+    with pytest.raises(ValueError, match="equal length"):
+        confusion_matrix([0, 1], [0])
+    with pytest.raises(ValueError, match="integer class labels"):
+        confusion_matrix([0.5, 1.0], [0, 1])
+    with pytest.raises(ValueError, match="num_classes=2"):
+        confusion_matrix([0, 2], [0, 1], num_classes=2)
