@@ -338,3 +338,64 @@ def _check_macro_f1(f):
     got = float(f(y, p))
     assert _close(got, expected), f"expected {expected:.4f} (scikit-learn's macro F1), got {got:.4f}"
     return "matches sklearn.metrics.f1_score(average='macro')"
+
+
+# ---------------------------------------------------------------- chapter 12
+@register("ch12.count_parameters", "sum p.numel() over model.parameters(); with trainable_only, keep only "
+          "the parameters whose requires_grad is True")
+def _check_count_parameters(f):
+    from torch import nn
+
+    m = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 3))
+    m[0].weight.requires_grad_(False)
+    assert int(f(m, False)) == 40 + 15, f"all parameters: expected 55, got {f(m, False)}"
+    assert int(f(m, True)) == 15, f"trainable only: expected 15 (the embedding is frozen), got {f(m, True)}"
+    return "frozen parameters excluded when asked"
+
+
+@register("ch12.weights_megabytes", "multiply each parameter's numel() by its element_size() (4 bytes in "
+          "float32, 2 in float16) and divide the total by 1e6")
+def _check_weights_megabytes(f):
+    import torch
+    from torch import nn
+
+    m = nn.Linear(1000, 250)  # 250,250 parameters
+    assert _close(f(m), 250_250 * 4 / 1e6), f"float32: expected {250_250 * 4 / 1e6} MB, got {f(m)}"
+    assert _close(f(m.to(torch.float16)), 250_250 * 2 / 1e6), "float16 weights take 2 bytes each"
+    return "float32 and float16"
+
+
+# ---------------------------------------------------------------- chapter 13
+@register("ch13.sha256_file", "open the file in binary mode, feed it to hashlib.sha256() in chunks with "
+          ".update(), and return .hexdigest()")
+def _check_sha256_file(f):
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "w.bin"
+        data = bytes(range(256)) * 5000  # 1.28 MB: more than one chunk
+        p.write_bytes(data)
+        got = f(p)
+        assert got == hashlib.sha256(data).hexdigest(), f"wrong digest {str(got)[:16]}..."
+        p.write_bytes(data[:-1] + b"\x00")
+        assert f(p) != got, "changing one byte must change the digest"
+    return "1.28 MB file, one changed byte detected"
+
+
+@register("ch13.safetensors_shapes", "read 8 bytes as a little-endian unsigned 64-bit integer n "
+          "(int.from_bytes(b, 'little')), then n bytes of JSON; skip the '__metadata__' entry")
+def _check_safetensors_shapes(f):
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "m.safetensors"
+        save_file({"w": torch.zeros(3, 4), "b": torch.zeros(4)}, str(p), metadata={"format": "pt"})
+        got = f(p)
+        assert dict(got) == {"w": [3, 4], "b": [4]}, f"expected {{'w': [3, 4], 'b': [4]}}, got {got}"
+    return "2 tensors, metadata skipped"
