@@ -399,3 +399,28 @@ def _check_safetensors_shapes(f):
         got = f(p)
         assert dict(got) == {"w": [3, 4], "b": [4]}, f"expected {{'w': [3, 4], 'b': [4]}}, got {got}"
     return "2 tensors, metadata skipped"
+
+
+# ---------------------------------------------------------------- chapter 14
+@register("ch14.recall_at_k", "for query i the right answer is item i; it is found if item i is among the k "
+          "largest scores of row i (np.argsort(-row)[:k]); return the share of queries where it is")
+def _check_recall_at_k(f):
+    import numpy as np
+
+    S = np.array([[0.9, 0.1, 0.0], [0.8, 0.5, 0.1], [0.4, 0.9, 0.3]])  # answers ranked 1st, 2nd, 3rd
+    assert _close(f(S, 1), 1 / 3), f"recall@1 should be 1/3 (only query 0 ranks its item first), got {f(S, 1)}"
+    assert _close(f(np.ones((3, 3)), 1), 0.0), "a tie with the right answer counts as a miss"
+    assert _close(f(S, 2), 2 / 3), f"recall@2 should be 2/3, got {f(S, 2)}"
+    assert _close(f(S, 3), 1.0), f"recall@3 with 3 items must be 1, got {f(S, 3)}"
+    return "k = 1, 2, 3"
+
+
+@register("ch14.box_iou", "intersection: max of the left/top edges, min of the right/bottom edges, width and "
+          "height clipped at 0; union = area(a) + area(b) - intersection")
+def _check_box_iou(f):
+    cases = [((0, 0, 2, 2), (1, 1, 3, 3), 1 / 7), ((0, 0, 2, 2), (0, 0, 2, 2), 1.0),
+             ((0, 0, 1, 1), (2, 2, 3, 3), 0.0), ((0, 0, 4, 4), (1, 1, 2, 2), 1 / 16)]
+    for a, b, expected in cases:
+        got = float(f(a, b))
+        assert _close(got, expected), f"box_iou({a}, {b}) should be {expected:.4f}, got {got:.4f}"
+    return "overlap, identical, disjoint, nested"
