@@ -424,3 +424,35 @@ def _check_box_iou(f):
         got = float(f(a, b))
         assert _close(got, expected), f"box_iou({a}, {b}) should be {expected:.4f}, got {got:.4f}"
     return "overlap, identical, disjoint, nested"
+
+
+# ---------------------------------------------------------------- chapter 15
+@register("ch15.fedavg", "weight each client's parameter tensor by n_k / sum(n) (its share of the training "
+          "examples) and add them up, key by key")
+def _check_fedavg(f):
+    import torch
+
+    states = [{"w": torch.tensor([1.0, 2.0]), "b": torch.tensor(0.0)},
+              {"w": torch.tensor([3.0, 6.0]), "b": torch.tensor(4.0)}]
+    got = f(states, [1, 3])
+    assert set(got) == {"w", "b"}, f"expected the keys w and b, got {sorted(got)}"
+    assert torch.allclose(got["w"], torch.tensor([2.5, 5.0])), f"w: expected [2.5, 5.0], got {got['w'].tolist()}"
+    assert torch.allclose(got["b"], torch.tensor(3.0)), f"b: expected 3.0, got {float(got['b'])}"
+    return "weighted by client size"
+
+
+@register("ch15.distillation_loss", "soften both with softmax(logits / T); KL(teacher || student) = "
+          "sum p_t (log p_t - log p_s), averaged over the batch, times T**2")
+def _check_distillation_loss(f):
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
+    for T in (1.0, 4.0):
+        expected = F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True,
+                            reduction="batchmean") * T * T
+        got = torch.as_tensor(f(s, t, T), dtype=torch.float32)
+        assert torch.isclose(got, expected, atol=1e-5), f"T={T}: expected {expected.item():.5f}, got {got.item():.5f}"
+    assert abs(float(f(t, t, 2.0))) < 1e-6, "identical logits must give zero loss"
+    return "T = 1 and 4, zero for identical logits"
