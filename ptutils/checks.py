@@ -441,18 +441,18 @@ def _check_fedavg(f):
     return "weighted by client size"
 
 
-@register("ch15.distillation_loss", "soften both with softmax(logits / T); KL(teacher || student) = "
-          "sum p_t (log p_t - log p_s), averaged over the batch, times T**2")
+@register("ch15.distillation_loss", "soften both with softmax(logits / tau); KL(teacher || student) = "
+          "sum p_t (log p_t - log p_s), averaged over the batch, times tau**2")
 def _check_distillation_loss(f):
     import torch
     import torch.nn.functional as F
 
     g = torch.Generator().manual_seed(0)
     s, t = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
-    for T in (1.0, 4.0):
-        expected = F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True,
-                            reduction="batchmean") * T * T
-        got = torch.as_tensor(f(s, t, T), dtype=torch.float32)
-        assert torch.isclose(got, expected, atol=1e-5), f"T={T}: expected {expected.item():.5f}, got {got.item():.5f}"
+    for tau in (1.0, 4.0):
+        expected = F.kl_div(F.log_softmax(s / tau, -1), F.log_softmax(t / tau, -1), log_target=True,
+                            reduction="batchmean") * tau * tau
+        got = torch.as_tensor(f(s, t, tau), dtype=torch.float32)
+        assert torch.isclose(got, expected, atol=1e-5), f"tau={tau}: expected {expected.item():.5f}, got {got.item():.5f}"
     assert abs(float(f(t, t, 2.0))) < 1e-6, "identical logits must give zero loss"
-    return "T = 1 and 4, zero for identical logits"
+    return "tau = 1 and 4, zero for identical logits"

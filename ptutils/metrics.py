@@ -96,8 +96,9 @@ def per_class_report(y_true, y_pred, num_classes: int | None = None) -> dict:
     a frequent one; accuracy weighs every *example* equally.
 
     Returns:
-        ``{"precision": (K,) array, "recall": (K,), "f1": (K,), "support": (K,),
-        "macro_f1": float, "accuracy": float}``. A ratio with a zero denominator is 0.
+        A dict: ``precision``, ``recall``, ``f1`` and ``support`` (arrays of shape
+        ``(K,)``, support = true examples per class), ``macro_f1`` and ``accuracy``
+        (floats). A ratio with a zero denominator is 0.
     """
     C = confusion_matrix(y_true, y_pred, num_classes)
     tp = np.diag(C).astype(float)
