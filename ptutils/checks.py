@@ -427,18 +427,20 @@ def _check_box_iou(f):
 
 
 # ---------------------------------------------------------------- chapter 15
-@register("ch15.fedavg", "weight each client's parameter tensor by n_k / sum(n) (its share of the training "
-          "examples) and add them up, key by key")
-def _check_fedavg(f):
+@register("ch15.client_drift", "flatten and concatenate each client's tensors into one vector, subtract the "
+          "mean vector over clients, take each client's norm, and average the norms")
+def _check_client_drift(f):
     import torch
 
-    states = [{"w": torch.tensor([1.0, 2.0]), "b": torch.tensor(0.0)},
-              {"w": torch.tensor([3.0, 6.0]), "b": torch.tensor(4.0)}]
-    got = f(states, [1, 3])
-    assert set(got) == {"w", "b"}, f"expected the keys w and b, got {sorted(got)}"
-    assert torch.allclose(got["w"], torch.tensor([2.5, 5.0])), f"w: expected [2.5, 5.0], got {got['w'].tolist()}"
-    assert torch.allclose(got["b"], torch.tensor(3.0)), f"b: expected 3.0, got {float(got['b'])}"
-    return "weighted by client size"
+    states = [{"w": torch.tensor([0.0, 0.0]), "b": torch.tensor([0.0])},
+              {"w": torch.tensor([4.0, 0.0]), "b": torch.tensor([0.0])},
+              {"w": torch.tensor([2.0, 0.0]), "b": torch.tensor([3.0])}]
+    # mean = [2, 0, 1]; distances: sqrt(4+1), sqrt(4+1), sqrt(0+4) -> mean (2*sqrt(5)+2)/3
+    expected = (2 * 5 ** 0.5 + 2) / 3
+    got = float(f(states))
+    assert _close(got, expected), f"expected {expected:.4f}, got {got:.4f} (all tensors of a client count together)"
+    assert _close(float(f([states[0], states[0]])), 0.0), "identical clients have zero drift"
+    return "3 clients, 2 tensors each"
 
 
 @register("ch15.distillation_loss", "soften both with softmax(logits / tau); KL(teacher || student) = "
