@@ -109,3 +109,132 @@ def per_class_report(y_true, y_pred, num_classes: int | None = None) -> dict:
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     return {"precision": precision, "recall": recall, "f1": f1, "support": actual,
             "macro_f1": float(f1.mean()), "accuracy": float(tp.sum() / C.sum())}
+
+
+# --- Intervals and paired comparisons on a fixed test set ----------------------------------
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def _correct(y_true, y_pred) -> np.ndarray:
+    """``(D, N)`` 0/1 array: whether each of D prediction rows is right on each of N examples."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 1 or len(y_true) == 0:
+        raise ValueError(f"y_true must be a non-empty 1-D array, got shape {y_true.shape}")
+    if y_pred.ndim == 1:
+        y_pred = y_pred[None]
+    if y_pred.ndim != 2 or y_pred.shape[1] != len(y_true):
+        raise ValueError(f"predictions must be (N,) or (draws, N) with N = {len(y_true)}, got {y_pred.shape}")
+    if y_pred.dtype.kind not in "iub" or y_true.dtype.kind not in "iub":
+        raise ValueError(f"labels and predictions must be integer class labels, got {y_true.dtype} and {y_pred.dtype}")
+    return (y_pred == y_true[None]).astype(np.float64)
+
+
+def accuracy_interval(y_true, y_pred, confidence: float = 0.95) -> dict:
+    """Accuracy on a test set with its Wilson score interval.
+
+    The interval answers "how much could the accuracy move if we had drawn another
+    test set of the same size": it depends on the number of test examples ``n``,
+    not on the model. (Wilson's interval stays inside [0, 1], unlike ``p ± z·SE``.)
+
+    Returns:
+        ``{"accuracy", "low", "high", "n"}``.
+    """
+    c = _correct(y_true, y_pred)
+    if c.shape[0] != 1:
+        raise ValueError("accuracy_interval takes one row of predictions; use paired_bootstrap for several draws")
+    n, p, z = c.shape[1], float(c.mean()), _z(confidence)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return {"accuracy": p, "low": float(centre - half), "high": float(centre + half), "n": n}
+
+
+def paired_bootstrap(y_true, pred_a, pred_b, *, n_boot: int = 4000, confidence: float = 0.95,
+                     seed: int = 0) -> dict:
+    """Accuracy of A minus accuracy of B on the *same* test examples, with a bootstrap interval.
+
+    Pairing is the point: both models answered the same questions, so the
+    difference is resampled question by question (a sentence both get right, or
+    both get wrong, adds no noise). With several draws (rows: ``(D, N)`` arrays,
+    row ``d`` of A paired with row ``d`` of B, e.g. different draws of the labelled
+    training set), the bootstrap resamples the draws *and* the test examples, so
+    the interval covers both sources of variation.
+
+    Args:
+        y_true: ``(N,)`` labels. pred_a, pred_b: ``(N,)`` or ``(D, N)`` predicted labels.
+
+    Returns:
+        ``{"diff", "low", "high", "a", "b", "n", "draws"}``: the mean difference in
+        accuracy, its percentile interval, the two mean accuracies and the sizes.
+    """
+    ca, cb = _correct(y_true, pred_a), _correct(y_true, pred_b)
+    if ca.shape != cb.shape:
+        raise ValueError(f"A and B must be paired: shapes {ca.shape} and {cb.shape} differ")
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be at least 100, got {n_boot}")
+    d = ca - cb  # (D, N) in {-1, 0, 1}
+    draws, n = d.shape
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    for start in range(0, n_boot, 500):  # chunks keep memory small
+        m = min(500, n_boot - start)
+        w = rng.multinomial(n, np.full(n, 1.0 / n), size=m)  # (m, N) test-example counts
+        per_draw = w @ d.T / n  # (m, D)
+        if draws > 1:
+            v = rng.multinomial(draws, np.full(draws, 1.0 / draws), size=m)  # (m, D) draw counts
+            stats[start:start + m] = (per_draw * v).sum(1) / draws
+        else:
+            stats[start:start + m] = per_draw[:, 0]
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return {"diff": float(d.mean()), "low": float(low), "high": float(high), "a": float(ca.mean()),
+            "b": float(cb.mean()), "n": n, "draws": draws}
+
+
+def mcnemar(y_true, pred_a, pred_b) -> dict:
+    """McNemar's exact test: do A and B have the same error rate on these test examples?
+
+    Only the discordant examples count: ``b`` = A right and B wrong, ``c`` = A wrong
+    and B right. Under "no difference" each discordant example is a fair coin, so
+    the two-sided p-value is a binomial tail.
+
+    Returns:
+        ``{"a_only", "b_only", "p_value"}``.
+    """
+    from scipy.stats import binomtest
+
+    ca, cb = _correct(y_true, pred_a), _correct(y_true, pred_b)
+    if ca.shape[0] != 1 or cb.shape[0] != 1:
+        raise ValueError("mcnemar compares one row of predictions per model")
+    a_only = int(((ca == 1) & (cb == 0)).sum())
+    b_only = int(((ca == 0) & (cb == 1)).sum())
+    p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "p_value": p}
+
+
+def verdict(low: float, high: float, *, better: str = "better", worse: str = "worse",
+            same: str = "no detectable difference") -> str:
+    """The word the prose may use for a difference with interval ``[low, high]``.
+
+    ``better`` if the whole interval is above zero, ``worse`` if it is below, and
+    ``same`` if it contains zero (which means *not detected*, not *equal*).
+    """
+    if not low <= high:
+        raise ValueError(f"interval must have low <= high, got [{low}, {high}]")
+    if low > 0:
+        return better
+    if high < 0:
+        return worse
+    return same
+
+
+def format_interval(low: float, high: float, *, points: bool = True) -> str:
+    """``"[+1.2, +3.4] points"`` (``points=True``) or ``"[71.2%, 74.9%]"`` for a proportion."""
+    if points:
+        return f"[{100 * low:+.1f}, {100 * high:+.1f}] points"
+    return f"[{low:.1%}, {high:.1%}]"

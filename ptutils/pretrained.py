@@ -77,7 +77,8 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def sentence_embeddings(texts, tokenizer, model, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+def sentence_embeddings(texts, tokenizer, model, batch_size: int = 64, normalize: bool = True,
+                        max_length: int = 128) -> np.ndarray:
     """Frozen sentence embeddings: mean-pooled last hidden states (all-MiniLM-L6-v2's recipe).
 
     Shapes:
@@ -85,16 +86,69 @@ def sentence_embeddings(texts, tokenizer, model, batch_size: int = 64, normalize
     """
     if isinstance(texts, str) or not len(texts):
         raise ValueError("texts must be a non-empty list of strings")
-    out = []
+    texts = list(texts)
+    # Batches of similar length waste little on padding; the output keeps the input order.
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    device = next(model.parameters()).device
+    out = torch.empty(len(texts), model.config.hidden_size)
     for i in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
-                          max_length=128, return_tensors="pt")
+        idx = order[i:i + batch_size]
+        batch = tokenizer([texts[j] for j in idx], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt").to(device)
         hidden = model(**batch).last_hidden_state  # (B, T, d_model)
         emb = mean_pool(hidden, batch["attention_mask"])  # (B, d_model)
         if normalize:
             emb = torch.nn.functional.normalize(emb, dim=-1)
-        out.append(emb)
-    return torch.cat(out).numpy()
+        out[torch.as_tensor(idx)] = emb.float().cpu()
+    return out.numpy()
+
+
+def minilm_embeddings(texts, *, max_length: int = 128, normalize: bool = True, verbose: bool = True) -> np.ndarray:
+    """:func:`sentence_embeddings` of the packaged all-MiniLM-L6-v2, computed once and cached.
+
+    The cache key hashes the weights file, the tokenizer file, the settings and the
+    texts themselves (:mod:`ptutils.cache`), so a different model, setting or text
+    can never be answered from a stale file. The model is loaded only on a miss.
+
+    Shapes:
+        output: ``(len(texts), 384)`` float32, in the order of ``texts``.
+    """
+    from .cache import cached_array, file_fingerprint, fingerprint
+
+    if isinstance(texts, str) or not len(texts):
+        raise ValueError("texts must be a non-empty list of strings")
+    texts = list(texts)
+    if is_online():
+        weights = {"hub": MINILM_HUB_NAME}
+    else:
+        folder = minilm_path()
+        weights = {"weights": file_fingerprint(folder / "model.safetensors"),
+                   "tokenizer": file_fingerprint(folder / "tokenizer.json")}
+    recipe = {"what": "mean-pooled last hidden state", "model": weights, "max_length": max_length,
+              "normalize": normalize, "texts": fingerprint(texts), "n": len(texts)}
+
+    def compute():
+        tokenizer, model = load_text_model("minilm")
+        return sentence_embeddings(texts, tokenizer, model, normalize=normalize, max_length=max_length)
+
+    return cached_array("minilm-embeddings", recipe, compute, verbose=verbose)
+
+
+def benchmark_embeddings(bench, **kwargs) -> np.ndarray:
+    """MiniLM embeddings of a :class:`ptutils.data.Benchmark`, indexed like ``bench.texts``.
+
+    Only the test set and the pool are embedded (all 10,662 snippets in full mode);
+    rows of any other snippet (fast mode's unused ones) are NaN, so using one by
+    mistake fails loudly instead of silently.
+
+    Shapes:
+        output: ``(len(bench.texts), 384)`` float32.
+    """
+    used = np.sort(np.concatenate([bench.test, bench.pool]))
+    emb = minilm_embeddings(bench.text(used), **kwargs)
+    out = np.full((len(bench.texts), emb.shape[1]), np.nan, dtype=np.float32)
+    out[used] = emb
+    return out
 
 
 def offline_env() -> None:
