@@ -10,7 +10,7 @@ corrupted or hand-copied file is recomputed, not trusted.
 
 The two entry points:
 
-* :func:`cached_array` for NumPy arrays (one ``.npz`` file per key);
+* :func:`cached_array` / :func:`cached_arrays` for NumPy arrays (one ``.npz`` file per key);
 * :func:`cached_model_dir` / :func:`finish_model_dir` for ``save_pretrained`` folders.
 """
 
@@ -87,51 +87,69 @@ def artefact_path(name: str, recipe: dict, suffix: str = ".npz") -> Path:
 
 
 def _load_verified(path: Path, recipe: dict):
-    """The stored array if ``path`` holds exactly this recipe's intact artefact, else ``(None, why)``."""
+    """The stored arrays if ``path`` holds exactly this recipe's intact artefact, else ``(None, why)``."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            stored_recipe = str(f["recipe"])
-            stored_sum = str(f["checksum"])
-            array = f["array"]
+            stored_recipe = str(f["__recipe__"])
+            sums = json.loads(str(f["__checksums__"]))
+            arrays = {k: f[k] for k in f.files if not k.startswith("__")}
     except Exception as e:  # noqa: BLE001 - any unreadable file is recomputed
         return None, f"unreadable ({type(e).__name__})"
     if stored_recipe != _canonical(recipe):
         return None, "made by a different recipe"
-    if fingerprint(array) != stored_sum:
+    if set(sums) != set(arrays) or any(fingerprint(arrays[k]) != sums[k] for k in arrays):
         return None, "checksum mismatch (corrupted)"
-    return array, ""
+    return arrays, ""
 
 
-def cached_array(name: str, recipe: dict, compute: Callable[[], np.ndarray], *, verbose: bool = True) -> np.ndarray:
-    """Load the array made by ``recipe`` from the cache, or ``compute()`` it and store it.
+def cached_arrays(name: str, recipe: dict, compute: Callable[[], dict], *, verbose: bool = True) -> dict:
+    """Load the named arrays made by ``recipe`` from the cache, or ``compute()`` and store them.
 
     Args:
         name: a short label for the file name (``"minilm-embeddings"``).
         recipe: every setting and data fingerprint that determines the result.
-        compute: called with no arguments when there is no valid stored copy.
+        compute: called with no arguments when there is no valid stored copy; returns
+            a dict of numeric NumPy arrays (keys: identifiers).
         verbose: print one line saying whether the artefact was loaded or computed.
 
     Returns:
-        The array (loaded and verified, or freshly computed).
+        The dict of arrays (loaded and verified, or freshly computed).
     """
     path = artefact_path(name, recipe)
     why = "not cached yet"
     if path.exists():
-        array, why = _load_verified(path, recipe)
-        if array is not None:
+        arrays, why = _load_verified(path, recipe)
+        if arrays is not None:
             if verbose:
-                print(f"cache: loaded {name} {tuple(array.shape)} (key {path.stem.rsplit('-', 1)[-1]})")
-            return array
-    array = compute()
-    if not isinstance(array, np.ndarray) or array.dtype == object:
-        raise TypeError(f"compute() for {name!r} must return a numeric NumPy array, got {type(array).__name__}")
+                print(f"cache: loaded {name} (key {recipe_key(recipe)})")
+            return arrays
+    arrays = compute()
+    if not isinstance(arrays, dict) or not arrays:
+        raise TypeError(f"compute() for {name!r} must return a non-empty dict of NumPy arrays")
+    for k, a in arrays.items():
+        if not (isinstance(k, str) and k.isidentifier()) or k.startswith("__"):
+            raise TypeError(f"compute() for {name!r}: array names must be identifiers, got {k!r}")
+        if not isinstance(a, np.ndarray) or a.dtype == object:
+            raise TypeError(f"compute() for {name!r} must return numeric NumPy arrays; {k!r} is {type(a).__name__}")
+    sums = json.dumps({k: fingerprint(a) for k, a in arrays.items()})
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     with open(tmp, "wb") as f:
-        np.savez(f, array=array, recipe=np.array(_canonical(recipe)), checksum=np.array(fingerprint(array)))
+        np.savez(f, __recipe__=np.array(_canonical(recipe)), __checksums__=np.array(sums), **arrays)
     os.replace(tmp, path)  # atomic: a reader never sees half a file
     if verbose:
-        print(f"cache: computed {name} {tuple(array.shape)} ({why}); stored under key {recipe_key(recipe)}")
-    return array
+        print(f"cache: computed {name} ({why}); stored under key {recipe_key(recipe)}")
+    return arrays
+
+
+def cached_array(name: str, recipe: dict, compute: Callable[[], np.ndarray], *, verbose: bool = True) -> np.ndarray:
+    """Like :func:`cached_arrays` for a single array: load it, or ``compute()`` and store it."""
+    def wrapped():
+        a = compute()
+        if not isinstance(a, np.ndarray) or a.dtype == object:
+            raise TypeError(f"compute() for {name!r} must return a numeric NumPy array, got {type(a).__name__}")
+        return {"array": a}
+
+    return cached_arrays(name, recipe, wrapped, verbose=verbose)["array"]
 
 
 MODEL_RECIPE_FILE = "ptutils_recipe.json"

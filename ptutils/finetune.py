@@ -101,7 +101,7 @@ class SequenceClassifier(nn.Module):
 
 def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float = 5e-5,
                 batch_size: int = 16, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
-                max_length: int = 64, seed: int = 0, log: bool = False) -> dict:
+                max_length: int = 64, seed: int = 0, log: bool = False, on_epoch_end=None) -> dict:
     """Fine-tune a Hugging Face ``...ForSequenceClassification`` model: the standard recipe.
 
     Mini-batches of shuffled examples; the labels are passed to the model, which
@@ -109,8 +109,12 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
     linearly over the first ``warmup_ratio`` of the steps and then decays linearly
     to zero; the model is put on ``ptutils.device()``.
 
+    Args:
+        on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch (in
+            eval mode), e.g. validation accuracy; results collected in ``history["epochs"]``.
+
     Returns:
-        ``{"loss": [mean loss per epoch], "seconds": wall time}``.
+        ``{"loss": [mean loss per epoch], "epochs": [on_epoch_end results], "seconds": wall time}``.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -128,9 +132,9 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     sched = get_linear_schedule_with_warmup(opt, int(warmup_ratio * steps), steps)
-    history, t0 = [], time.perf_counter()
-    model.train()
+    history, extra, t0 = [], [], time.perf_counter()
     for epoch in range(epochs):
+        model.train()
         total = 0.0
         for idx in torch.randperm(len(texts), generator=g).split(batch_size):
             batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
@@ -142,20 +146,140 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
             sched.step()
             total += out.loss.item() * len(idx)
         history.append(total / len(texts))
+        model.eval()
+        if on_epoch_end is not None:
+            extra.append(on_epoch_end(epoch, model))
         if log:
-            print(f"epoch {epoch + 1}/{epochs}  loss {history[-1]:.4f}  lr {sched.get_last_lr()[0]:.1e}")
+            more = "".join(f"  {k} {v:.4f}" for k, v in (extra[-1] if extra else {}).items())
+            print(f"epoch {epoch + 1}/{epochs}  loss {history[-1]:.4f}{more}")
     model.eval()
-    return {"loss": history, "seconds": time.perf_counter() - t0}
+    return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
 
 
 @torch.no_grad()
-def predict_hf(model, tokenizer, texts, batch_size: int = 64, max_length: int = 64) -> np.ndarray:
-    """Predicted class indices for ``texts`` with a sequence-classification model."""
+def logits_hf(model, tokenizer, texts, batch_size: int = 64, max_length: int = 64) -> np.ndarray:
+    """Class logits ``(len(texts), num_classes)`` of a sequence-classification model, in input order."""
     device = next(model.parameters()).device
     model.eval()
-    out = []
+    texts = list(texts)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths, little padding
+    out = [None] * len(texts)
     for i in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+        idx = order[i:i + batch_size]
+        batch = tokenizer([texts[j] for j in idx], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt").to(device)
-        out.append(model(**batch).logits.argmax(-1).cpu())
-    return torch.cat(out).numpy()
+        for j, row in zip(idx, model(**batch).logits.float().cpu(), strict=True):
+            out[j] = row
+    return torch.stack(out).numpy()
+
+
+def predict_hf(model, tokenizer, texts, batch_size: int = 64, max_length: int = 64) -> np.ndarray:
+    """Predicted class indices for ``texts`` with a sequence-classification model."""
+    return logits_hf(model, tokenizer, texts, batch_size, max_length).argmax(-1)
+
+
+class MeanPoolClassifier(nn.Module):
+    """A Hugging Face encoder, mean pooling over real tokens, dropout and a linear head.
+
+    This is the head all-MiniLM-L6-v2 was trained with (mean pooling), not BERT's
+    ``[CLS]`` head, so fine-tuning starts from the representation the frozen probe
+    uses. The call signature matches ``...ForSequenceClassification``: give
+    ``labels`` and the output carries the cross-entropy ``loss``.
+
+    Shapes:
+        input_ids, attention_mask: ``(B, T)``; ``logits``: ``(B, num_classes)``.
+    """
+
+    def __init__(self, encoder: nn.Module, num_classes: int = 2, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_classes)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
+        from types import SimpleNamespace
+
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state  # (B, T, d_model)
+        logits = self.head(self.dropout(mean_pool(hidden, attention_mask)))  # (B, num_classes)
+        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+        return SimpleNamespace(logits=logits, loss=loss)
+
+
+FINETUNE_DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "warmup_ratio": 0.1,
+                     "weight_decay": 0.01, "max_length": 64, "dropout": 0.1}
+
+
+def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: int = 0,
+                    verbose: bool = True, **settings) -> dict:
+    """Fine-tune the packaged all-MiniLM-L6-v2 end to end on benchmark sentences; cached.
+
+    The model is :class:`MeanPoolClassifier` on MiniLM, trained by :func:`finetune_hf`
+    (AdamW, linear warm-up then decay). After every epoch it is scored on ``val_idx``;
+    at the end it predicts the benchmark's test set and ``predict_idx`` (for
+    example the unlabelled pool, as a teacher for distillation). Results are cached
+    under a key that hashes the settings, the seed, the exact training indices and
+    the benchmark's fingerprint (:mod:`ptutils.cache`), so chapters that ask for the
+    same run share it and a changed run is never answered from a stale file.
+
+    Args:
+        bench: a :class:`ptutils.data.Benchmark`.
+        train_idx: indices of the labelled training sentences (from the pool).
+        val_idx: optional validation indices (from the pool), scored after each epoch.
+        predict_idx: optional extra indices whose logits are returned.
+        settings: any of :data:`FINETUNE_DEFAULTS`.
+
+    Returns:
+        A dict of arrays: ``test_logits`` ``(len(bench.test), 2)``, ``test_pred``,
+        ``val_acc`` (per epoch; empty without ``val_idx``), ``predict_logits``,
+        ``loss`` (per epoch) and ``seconds`` (training time, one number).
+    """
+    from .cache import cached_arrays, file_fingerprint, fingerprint
+    from .pretrained import load_text_model, minilm_path
+    from .repro import set_seed
+
+    unknown = set(settings) - set(FINETUNE_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown fine-tuning settings {sorted(unknown)}; known: {sorted(FINETUNE_DEFAULTS)}")
+    cfg = {**FINETUNE_DEFAULTS, **settings}
+    train_idx = np.asarray(train_idx)
+    val_idx = np.asarray([] if val_idx is None else val_idx, dtype=np.int64)
+    predict_idx = np.asarray([] if predict_idx is None else predict_idx, dtype=np.int64)
+    test = set(bench.test.tolist())
+    for name, idx in (("train_idx", train_idx), ("val_idx", val_idx), ("predict_idx", predict_idx)):
+        if len(idx) and test & set(idx.tolist()) and name != "predict_idx":
+            raise ValueError(f"{name} contains test sentences: the test set is never trained or tuned on")
+    if len(train_idx) == 0:
+        raise ValueError("train_idx is empty")
+    if len(val_idx) and set(val_idx.tolist()) & set(train_idx.tolist()):
+        raise ValueError("val_idx overlaps train_idx")
+    recipe = {"what": "finetune all-MiniLM-L6-v2, mean-pool head", "settings": cfg, "seed": seed,
+              "weights": file_fingerprint(minilm_path() / "model.safetensors"), "bench": bench.fingerprint(),
+              "train": fingerprint(np.sort(train_idx).astype(np.int64)),
+              "val": fingerprint(val_idx.astype(np.int64)), "predict": fingerprint(predict_idx.astype(np.int64))}
+
+    def compute():
+        set_seed(seed)
+        tokenizer, encoder = load_text_model("minilm")
+        model = MeanPoolClassifier(encoder, dropout=cfg["dropout"])
+        texts, y = bench.text(train_idx), bench.y(train_idx)
+        val_texts, val_y = bench.text(val_idx), bench.y(val_idx)
+
+        def score(epoch, m):
+            if not len(val_idx):
+                return {}
+            pred = predict_hf(m, tokenizer, val_texts, max_length=cfg["max_length"])
+            return {"val_acc": float((pred == val_y).mean())}
+
+        h = finetune_hf(model, tokenizer, texts, y, epochs=cfg["epochs"], lr=cfg["lr"],
+                        batch_size=cfg["batch_size"], warmup_ratio=cfg["warmup_ratio"],
+                        weight_decay=cfg["weight_decay"], max_length=cfg["max_length"], seed=seed,
+                        log=verbose, on_epoch_end=score)
+        test_logits = logits_hf(model, tokenizer, bench.text(bench.test), max_length=cfg["max_length"])
+        extra = (logits_hf(model, tokenizer, bench.text(predict_idx), max_length=cfg["max_length"])
+                 if len(predict_idx) else np.zeros((0, 2), np.float32))
+        return {"test_logits": test_logits, "test_pred": test_logits.argmax(-1),
+                "val_acc": np.array([e["val_acc"] for e in h["epochs"] if e], dtype=np.float64),
+                "predict_logits": extra, "loss": np.array(h["loss"]), "seconds": np.array(h["seconds"])}
+
+    return cached_arrays("finetuned-minilm", recipe, compute, verbose=verbose)

@@ -138,6 +138,12 @@ def test_cache_rejects_bad_recipes_names_and_results(tmp_cache):
             cache.artefact_path(bad, {"v": 1})
     with pytest.raises(TypeError, match="numeric NumPy array"):
         cache.cached_array("b", {"v": 1}, lambda: [1, 2])
+    for bad in (lambda: {}, lambda: {"x": [1, 2]}, lambda: {"bad name": np.zeros(2)}, lambda: {"__recipe__": np.zeros(2)}):
+        with pytest.raises(TypeError, match="compute"):
+            cache.cached_arrays("c", {"v": 1}, bad)
+    two = cache.cached_arrays("d", {"v": 1}, lambda: {"x": np.zeros(2), "y": np.ones(3)}, verbose=False)
+    again = cache.cached_arrays("d", {"v": 1}, lambda: 1 / 0, verbose=False)  # loaded: compute not called
+    assert set(again) == {"x", "y"} and np.array_equal(again["y"], two["y"])
     assert cache.recipe_key({"a": 1, "b": 2}) == cache.recipe_key({"b": 2, "a": 1})
     assert cache.fingerprint(["ab", "c"]) != cache.fingerprint(["a", "bc"])
 
