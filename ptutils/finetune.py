@@ -211,7 +211,7 @@ FINETUNE_DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "warmup_ratio": 
 
 
 def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: int = 0,
-                    verbose: bool = True, **settings) -> dict:
+                    head: str = "mean", verbose: bool = True, **settings) -> dict:
     """Fine-tune the packaged all-MiniLM-L6-v2 end to end on benchmark sentences; cached.
 
     The model is :class:`MeanPoolClassifier` on MiniLM, trained by :func:`finetune_hf`
@@ -227,6 +227,9 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
         train_idx: indices of the labelled training sentences (from the pool).
         val_idx: optional validation indices (from the pool), scored after each epoch.
         predict_idx: optional extra indices whose logits are returned.
+        head: ``"mean"`` (:class:`MeanPoolClassifier`, how all-MiniLM-L6-v2 was trained) or
+            ``"cls"`` (``AutoModelForSequenceClassification``: BERT's head on the ``[CLS]``
+            position, through BERT's pooler).
         settings: any of :data:`FINETUNE_DEFAULTS`.
 
     Returns:
@@ -238,6 +241,8 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
     from .pretrained import load_text_model, minilm_path
     from .repro import set_seed
 
+    if head not in ("mean", "cls"):
+        raise ValueError(f"head must be 'mean' or 'cls', got {head!r}")
     unknown = set(settings) - set(FINETUNE_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown fine-tuning settings {sorted(unknown)}; known: {sorted(FINETUNE_DEFAULTS)}")
@@ -257,11 +262,24 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
               "weights": file_fingerprint(minilm_path() / "model.safetensors"), "bench": bench.fingerprint(),
               "train": fingerprint(np.sort(train_idx).astype(np.int64)),
               "val": fingerprint(val_idx.astype(np.int64)), "predict": fingerprint(predict_idx.astype(np.int64))}
+    if head != "mean":  # (the mean head's recipe predates this option; its key stays the same)
+        recipe["head"] = head
 
     def compute():
         set_seed(seed)
         tokenizer, encoder = load_text_model("minilm")
-        model = MeanPoolClassifier(encoder, dropout=cfg["dropout"])
+        if head == "mean":
+            model = MeanPoolClassifier(encoder, dropout=cfg["dropout"])
+        else:
+            from transformers import AutoModelForSequenceClassification
+
+            from .config import is_online
+            from .pretrained import model_source
+
+            set_seed(seed)  # the new head's initialisation
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_source("minilm"), num_labels=2, local_files_only=not is_online(),
+                hidden_dropout_prob=cfg["dropout"])
         texts, y = bench.text(train_idx), bench.y(train_idx)
         val_texts, val_y = bench.text(val_idx), bench.y(val_idx)
 
