@@ -238,3 +238,44 @@ def format_interval(low: float, high: float, *, points: bool = True) -> str:
     if points:
         return f"[{100 * low:+.1f}, {100 * high:+.1f}] points"
     return f"[{low:.1%}, {high:.1%}]"
+
+
+def mcnemar_power(y_true, pred_a, pred_b, n: int, *, n_sim: int = 2000, alpha: float = 0.05,
+                  seed: int = 0) -> float:
+    """How often a test set of only ``n`` examples would detect the difference between A and B.
+
+    A simulation, not a formula: test sets of ``n`` examples are drawn with
+    replacement from the given ones (each example keeps its pair "A right?",
+    "B right?"), and McNemar's exact test (:func:`mcnemar`) is run on each. The
+    result is the share of simulated test sets on which the test rejects "no
+    difference" at level ``alpha`` *and* points the same way as the difference on
+    all the given examples (or either way, if that difference is 0). It answers
+    "could an ``n``-example test set have separated these two models?"; a share
+    near ``alpha`` means the difference is invisible at that size.
+
+    Args:
+        y_true: ``(N,)`` labels. pred_a, pred_b: ``(N,)`` predicted labels of the two models.
+        n: size of each simulated test set. n_sim: number of simulated test sets.
+
+    Returns:
+        The estimated power, a float in [0, 1].
+    """
+    from scipy.stats import binom
+
+    ca, cb = _correct(y_true, pred_a), _correct(y_true, pred_b)
+    if ca.shape[0] != 1 or cb.shape[0] != 1:
+        raise ValueError("mcnemar_power compares one row of predictions per model")
+    if n < 1 or n_sim < 1:
+        raise ValueError(f"n and n_sim must be positive, got n={n}, n_sim={n_sim}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    d = (ca - cb)[0]  # (N,) in {-1, 0, 1}
+    rng = np.random.default_rng(seed)
+    sample = d[rng.integers(0, len(d), size=(n_sim, n))]  # (n_sim, n)
+    a_only, b_only = (sample == 1).sum(1), (sample == -1).sum(1)
+    m = a_only + b_only
+    p = np.minimum(1.0, 2 * binom.cdf(np.minimum(a_only, b_only), m, 0.5))  # exact two-sided, p = 0.5
+    p[m == 0] = 1.0
+    sign = np.sign(d.sum())
+    right_way = (np.sign(a_only - b_only) == sign) if sign else np.ones(n_sim, bool)
+    return float(((p <= alpha) & right_way).mean())
