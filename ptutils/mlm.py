@@ -148,3 +148,60 @@ def fill_mask(model, tokenizer, text: str, topk: int = 5) -> list[str]:
     logits = model(**enc).logits[0, pos[0, 0]]
     return tokenizer.convert_ids_to_tokens(logits.topk(topk).indices.tolist())
 
+
+
+# --- The book's tiny BERT: one recipe, shared by the chapter that makes it and those that reuse it ---
+
+def tiny_bert_settings() -> dict:
+    """The settings of chapter 8's tiny BERT, in the current mode (read them from here, never re-type them).
+
+    Keys: ``corpus`` (for :func:`ptutils.data.load_text_corpus`), ``vocab_size``
+    (WordPiece), ``block`` (tokens per block between ``[CLS]`` and ``[SEP]``),
+    ``val_divisor`` (one block in this many is held out), ``split_seed`` and
+    ``init_seed``, ``config`` (``BertConfig`` arguments besides the vocabulary size),
+    ``epochs``, ``lr``, ``batch_size`` and ``seed`` (for :func:`pretrain_mlm`).
+    """
+    from .config import pick
+
+    return {"corpus": pick(full="all", fast="lee"), "vocab_size": pick(full=8000, fast=3000), "block": 62,
+            "val_divisor": 10, "split_seed": 0, "init_seed": 0,
+            "config": {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "intermediate_size": 512, "max_position_embeddings": 128},
+            "epochs": pick(full=4, fast=1), "lr": 1e-3, "batch_size": 64, "seed": 0}
+
+
+def tiny_bert_recipe(settings: dict | None = None) -> dict:
+    """The cache recipe of the tiny BERT: its settings, fingerprints of its corpus files, library versions."""
+    import transformers
+
+    from .cache import file_fingerprint
+    from .data import gensim_data_path
+
+    settings = tiny_bert_settings() if settings is None else settings
+    files = {"wiki": ["enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"],
+             "lee": ["lee_background.cor"]}
+    names = files["wiki"] + files["lee"] if settings["corpus"] == "all" else files[settings["corpus"]]
+    return {"what": "tiny BERT pre-trained by masked language modelling (chapter 8)", "settings": settings,
+            "corpus_files": {n: file_fingerprint(gensim_data_path(n)) for n in names},
+            "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def save_tiny_bert(model, tokenizer, settings: dict | None = None):
+    """Save the pre-trained tiny BERT and its tokenizer into the cache folder of its recipe; return the folder."""
+    from .cache import cached_model_dir, finish_model_dir
+
+    recipe = tiny_bert_recipe(settings)
+    path = cached_model_dir("tiny-bert-mlm", recipe)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    finish_model_dir(path, recipe)
+    return path
+
+
+def saved_tiny_bert(settings: dict | None = None):
+    """The folder holding the tiny BERT made by exactly this recipe (chapter 8 saves it), or ``None``."""
+    from .cache import artefact_path, has_model
+
+    recipe = tiny_bert_recipe(settings)
+    path = artefact_path("tiny-bert-mlm", recipe, suffix="")
+    return path if has_model(path, recipe) else None

@@ -72,3 +72,16 @@ class AttentionTextClassifier(nn.Module):
         x = self.embedding(ids)  # (B, T, d)
         pooled, self.last_weights = self.pool(x, mask)  # (B, d), (B, T)
         return self.head(pooled)  # (B, num_classes)
+
+
+def word_index(token_lists, min_count: int = 2) -> dict:
+    """A model's own vocabulary: every word seen at least ``min_count`` times in ``token_lists``.
+
+    For a classifier trained from scratch (random embeddings), built from the text it
+    is trained on, so it owes nothing to a pre-trained model's vocabulary. Ordered by
+    decreasing count; ``<pad>`` is 0 and ``<unk>`` is 1, as :func:`encode_tokens` expects.
+    """
+    from .embeddings import build_vocab
+
+    vocab = build_vocab(token_lists, min_count=min_count)
+    return {"<pad>": PAD, "<unk>": UNK, **{w: i + 2 for i, w in enumerate(vocab.words)}}

@@ -110,3 +110,38 @@ def predict(model: nn.Module, inputs, batch_size: int = 256) -> torch.Tensor:
     out = [_call(model, _index(inputs, torch.arange(i, min(i + batch_size, n)))).argmax(-1)
            for i in range(0, n, batch_size)]
     return torch.cat(out)
+
+
+class KeepBest:
+    """An ``on_epoch_end`` callback for early stopping on validation data.
+
+    After every epoch it scores the model with ``score(model)`` (for example accuracy
+    on the validation sentences, never the test set) and keeps a copy of the weights
+    of the best epoch so far (ties: the earlier epoch); :meth:`restore` loads them
+    back. Works with :func:`train_classifier`, :func:`ptutils.finetune.finetune_hf`
+    and :func:`ptutils.compression.train_student`.
+
+    Attributes:
+        best: the best score seen; epoch: its epoch (0-based); scores: every epoch's score.
+    """
+
+    def __init__(self, score):
+        self.score = score
+        self.best, self.epoch, self.state, self.scores = float("-inf"), None, None, []
+
+    def __call__(self, epoch: int, model: nn.Module) -> dict:
+        import copy
+
+        s = float(self.score(model))
+        self.scores.append(s)
+        if s > self.best:
+            self.best, self.epoch = s, epoch
+            self.state = copy.deepcopy(model.state_dict())
+        return {"val_acc": s}
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        """Load the best epoch's weights into ``model`` (in eval mode) and return it."""
+        if self.state is None:
+            raise RuntimeError("no epoch has been scored yet")
+        model.load_state_dict(self.state)
+        return model.eval()
