@@ -269,10 +269,14 @@ def mcnemar_power(y_true, pred_a, pred_b, n: int, *, n_sim: int = 2000, alpha: f
         raise ValueError(f"n and n_sim must be positive, got n={n}, n_sim={n_sim}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    d = (ca - cb)[0]  # (N,) in {-1, 0, 1}
+    d = (ca - cb)[0].astype(np.int8)  # (N,) in {-1, 0, 1}
     rng = np.random.default_rng(seed)
-    sample = d[rng.integers(0, len(d), size=(n_sim, n))]  # (n_sim, n)
-    a_only, b_only = (sample == 1).sum(1), (sample == -1).sum(1)
+    a_only, b_only = np.empty(n_sim, np.int64), np.empty(n_sim, np.int64)
+    rows = max(1, 2_000_000 // n)  # chunks keep memory small for large n
+    for start in range(0, n_sim, rows):
+        sample = d[rng.integers(0, len(d), size=(min(rows, n_sim - start), n))]  # (rows, n)
+        a_only[start:start + len(sample)] = (sample == 1).sum(1)
+        b_only[start:start + len(sample)] = (sample == -1).sum(1)
     m = a_only + b_only
     p = np.minimum(1.0, 2 * binom.cdf(np.minimum(a_only, b_only), m, 0.5))  # exact two-sided, p = 0.5
     p[m == 0] = 1.0
