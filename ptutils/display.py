@@ -40,3 +40,26 @@ def show_source(obj, *, display: bool = True):
         return md
     ipy_display(md)
     return None
+
+
+def markdown_table(rows: list[dict], *, display: bool = True):
+    """Show a list of dicts (one per row, the same keys) as a Markdown table.
+
+    Renders as a table in Jupyter, Colab and on the website (MyST).
+    """
+    from IPython.display import Markdown
+    from IPython.display import display as ipy_display
+
+    if not rows:
+        raise ValueError("no rows to show")
+    cols = list(rows[0])
+    if any(list(r) != cols for r in rows):
+        raise ValueError("every row must have the same keys, in the same order")
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in cols) + " |" for r in rows]
+    md = Markdown("\n".join(lines))
+    if not display:
+        return md
+    ipy_display(md)
+    return None
