@@ -197,13 +197,13 @@ class MeanPoolClassifier(nn.Module):
         self.head = nn.Linear(encoder.config.hidden_size, num_classes)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
-        from types import SimpleNamespace
+        from transformers.modeling_outputs import SequenceClassifierOutput
 
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).last_hidden_state  # (B, T, d_model)
         logits = self.head(self.dropout(mean_pool(hidden, attention_mask)))  # (B, num_classes)
         loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
-        return SimpleNamespace(logits=logits, loss=loss)
+        return SequenceClassifierOutput(loss=loss, logits=logits)  # what Trainer expects
 
 
 FINETUNE_DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "warmup_ratio": 0.1,
@@ -247,7 +247,7 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
     if unknown:
         raise TypeError(f"unknown fine-tuning settings {sorted(unknown)}; known: {sorted(FINETUNE_DEFAULTS)}")
     cfg = {**FINETUNE_DEFAULTS, **settings}
-    train_idx = np.asarray(train_idx)
+    train_idx = np.sort(np.asarray(train_idx, dtype=np.int64))  # the run depends on the set, not its order
     val_idx = np.asarray([] if val_idx is None else val_idx, dtype=np.int64)
     predict_idx = np.asarray([] if predict_idx is None else predict_idx, dtype=np.int64)
     test = set(bench.test.tolist())
@@ -260,7 +260,7 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
         raise ValueError("val_idx overlaps train_idx")
     recipe = {"what": "finetune all-MiniLM-L6-v2, mean-pool head", "settings": cfg, "seed": seed,
               "weights": file_fingerprint(minilm_path() / "model.safetensors"), "bench": bench.fingerprint(),
-              "train": fingerprint(np.sort(train_idx).astype(np.int64)),
+              "train": fingerprint(train_idx),
               "val": fingerprint(val_idx.astype(np.int64)), "predict": fingerprint(predict_idx.astype(np.int64))}
     if head != "mean":  # (the mean head's recipe predates this option; its key stays the same)
         recipe["head"] = head

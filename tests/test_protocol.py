@@ -1,0 +1,120 @@
+"""The text chapters' shared protocol: baselines, fine-tuning runs, tables."""
+
+import numpy as np
+import pytest
+
+from ptutils import protocol
+from ptutils.baselines import choose_C, fit_predict, linear_probe, tfidf_classifier
+from ptutils.data import rt_polarity_benchmark
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return rt_polarity_benchmark(fast=True)
+
+
+def test_choose_C_uses_validation_and_prefers_the_simpler_tie():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] > 0).astype(int)
+    best, scores = choose_C(linear_probe, X[:100], y[:100], X[100:], y[100:], grid=(0.01, 1.0, 100.0))
+    assert set(scores) == {0.01, 1.0, 100.0} and scores[best] == max(scores.values())
+    tied = [C for C, s in scores.items() if s == scores[best]]
+    assert best == min(tied)
+    with pytest.raises(ValueError, match="two classes"):
+        choose_C(linear_probe, X[:10], np.zeros(10, int), X[10:20], y[10:20])
+    pred, C = fit_predict(linear_probe, X[:100], y[:100], X[100:], X_val=X[100:150], y_val=y[100:150])
+    assert pred.shape == (100,) and (pred == y[100:]).mean() > 0.9
+
+
+def test_tfidf_and_probe_beat_chance_on_the_benchmark(bench):
+    from ptutils.pretrained import benchmark_embeddings
+
+    tr = protocol.train_set(bench, None)
+    _, val = protocol.split(bench)
+    assert not set(tr) & set(val) and not set(tr) & set(bench.test)
+    y = bench.y(bench.test)
+    pred, params = protocol.tfidf_predictions(bench, tr)
+    assert (pred == y).mean() > 0.6 and params in __import__("ptutils").baselines.TFIDF_GRID
+    X = benchmark_embeddings(bench, verbose=False)
+    pred, C = protocol.probe_predictions(bench, X, tr)
+    assert (pred == y).mean() > 0.65
+    fitted = tfidf_classifier(1.0, (1, 1)).fit(bench.text(tr), bench.y(tr))
+    assert fitted.named_steps["tfidfvectorizer"].ngram_range == (1, 1)
+
+
+def test_draws_and_grid():
+    assert protocol.draws_for(None) == 1 and protocol.draws_for(4) == protocol.LINEAR_DRAWS
+    assert protocol.label(None) == "all" and protocol.label(16) == "16"
+    assert protocol.LABEL_GRID[-1] is None and protocol.REFERENCE_K in protocol.LABEL_GRID
+
+
+def test_finetune_minilm_refuses_test_sentences_and_bad_settings(bench):
+    from ptutils.finetune import finetune_minilm
+
+    train_pool, val = protocol.split(bench)
+    with pytest.raises(ValueError, match="test sentences"):
+        finetune_minilm(bench, bench.test[:8], val_idx=val)
+    with pytest.raises(ValueError, match="test sentences"):
+        finetune_minilm(bench, train_pool[:8], val_idx=bench.test[:8])
+    with pytest.raises(ValueError, match="overlaps"):
+        finetune_minilm(bench, train_pool[:8], val_idx=train_pool[4:12])
+    with pytest.raises(ValueError, match="empty"):
+        finetune_minilm(bench, [])
+    with pytest.raises(TypeError, match="unknown fine-tuning settings"):
+        finetune_minilm(bench, train_pool[:8], learning_rate=1e-3)
+    with pytest.raises(ValueError, match="head"):
+        finetune_minilm(bench, train_pool[:8], head="max")
+
+
+def test_finetune_minilm_runs_caches_and_keys_by_training_set(bench, tmp_path, monkeypatch):
+    import ptutils.config as config
+    from ptutils.finetune import finetune_minilm
+
+    monkeypatch.setattr(config, "cache_dir", lambda: tmp_path)
+    train_pool, val = protocol.split(bench)
+    tr = bench.labelled(4, within=train_pool)
+    tiny = {"epochs": 1, "max_length": 16, "batch_size": 8}
+    r = finetune_minilm(bench, tr, val_idx=val[:20], predict_idx=train_pool[:5], verbose=False, **tiny)
+    assert r["test_logits"].shape == (len(bench.test), 2) and r["test_pred"].shape == (len(bench.test),)
+    assert np.array_equal(r["test_pred"], r["test_logits"].argmax(-1))
+    assert r["val_acc"].shape == (1,) and r["predict_logits"].shape == (5, 2) and float(r["seconds"]) > 0
+    files = list(tmp_path.glob("finetuned-minilm-*.npz"))
+    assert len(files) == 1
+    again = finetune_minilm(bench, tr[::-1], val_idx=val[:20], predict_idx=train_pool[:5], verbose=False, **tiny)
+    assert np.array_equal(again["test_logits"], r["test_logits"])  # same set, any order: loaded
+    assert len(list(tmp_path.glob("finetuned-minilm-*.npz"))) == 1
+    other = bench.labelled(4, draw=1, within=train_pool)
+    finetune_minilm(bench, other, val_idx=val[:20], predict_idx=train_pool[:5], verbose=False, **tiny)
+    assert len(list(tmp_path.glob("finetuned-minilm-*.npz"))) == 2
+
+
+def test_mean_pool_classifier_masks_padding_and_gives_a_loss():
+    import torch
+
+    from ptutils.finetune import MeanPoolClassifier
+
+    class Toy(torch.nn.Module):
+        config = type("C", (), {"hidden_size": 3})()
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            return type("O", (), {"last_hidden_state": input_ids.float().unsqueeze(-1).repeat(1, 1, 3)})()
+
+    m = MeanPoolClassifier(Toy(), dropout=0.0).eval()
+    ids = torch.tensor([[2, 4, 0], [2, 4, 9]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    out = m(ids, mask, labels=torch.tensor([0, 1]))
+    pooled_first = m.head(torch.full((1, 3), 3.0))  # mean of 2 and 4; the padded 0 ignored
+    assert torch.allclose(out.logits[0], pooled_first[0]) and out.loss.ndim == 0
+    assert m(ids, mask).loss is None
+
+
+def test_markdown_table_escapes_and_checks_rows():
+    from ptutils.display import markdown_table
+
+    md = markdown_table([{"a": 1, "b": "x|y"}, {"a": 2, "b": "z"}], display=False).data
+    assert md.splitlines()[0] == "| a | b |" and "x\\|y" in md
+    with pytest.raises(ValueError, match="same keys"):
+        markdown_table([{"a": 1}, {"b": 2}], display=False)
+    with pytest.raises(ValueError, match="no rows"):
+        markdown_table([], display=False)
