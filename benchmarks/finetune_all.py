@@ -17,17 +17,11 @@ import platform
 import torch
 
 from ptutils import protocol
-from ptutils.data import rt_polarity_benchmark
+from ptutils.data import RT_POLARITY_PUBLISHED, rt_polarity_benchmark
 from ptutils.finetune import FINETUNE_DEFAULTS, finetune_minilm
 from ptutils.metrics import accuracy_interval, format_interval, paired_bootstrap, verdict
 from ptutils.pretrained import benchmark_embeddings, offline_env
 
-PUBLISHED = {  # 10-fold cross-validation on all 10,662 snippets, not the book's fixed test set
-    "NB-SVM, word bigrams (Wang & Manning 2012)": 0.794,
-    "CNN, random vectors (Kim 2014)": 0.761,
-    "CNN, frozen word2vec (Kim 2014)": 0.810,
-    "CNN, fine-tuned word2vec (Kim 2014)": 0.815,
-}
 
 
 def main() -> None:
@@ -51,8 +45,8 @@ def main() -> None:
     for name, p in rows:
         ci = accuracy_interval(y, p)
         print(f"| {name} | {ci['accuracy']:.1%} | {format_interval(ci['low'], ci['high'], points=False)} |")
-    for name, acc in PUBLISHED.items():
-        print(f"| {name} (published, 10-fold CV) | {acc:.1%} | |")
+    for name, (acc, source) in RT_POLARITY_PUBLISHED.items():
+        print(f"| {name} (published: {source}, 10-fold CV) | {acc:.1%} | |")
     print()
     for name, p in rows[1:]:
         r = paired_bootstrap(y, ft["test_pred"], p)
