@@ -101,7 +101,8 @@ class SequenceClassifier(nn.Module):
 
 def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float = 5e-5,
                 batch_size: int = 16, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
-                max_length: int = 64, seed: int = 0, log: bool = False, on_epoch_end=None) -> dict:
+                max_length: int = 64, seed: int = 0, log: bool = False, on_epoch_end=None,
+                group_by_length: bool = False) -> dict:
     """Fine-tune a Hugging Face ``...ForSequenceClassification`` model: the standard recipe.
 
     Mini-batches of shuffled examples; the labels are passed to the model, which
@@ -112,6 +113,10 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
     Args:
         on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch (in
             eval mode), e.g. validation accuracy; results collected in ``history["epochs"]``.
+        group_by_length: batch sentences of similar length together (in shuffled chunks
+            of 50 batches, then the batches shuffled), as ``Trainer``'s ``group_by_length``
+            does: less padding, the same examples per epoch, roughly half the time on
+            short, varied sentences.
 
     Returns:
         ``{"loss": [mean loss per epoch], "epochs": [on_epoch_end results], "seconds": wall time}``.
@@ -136,7 +141,7 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
     for epoch in range(epochs):
         model.train()
         total = 0.0
-        for idx in torch.randperm(len(texts), generator=g).split(batch_size):
+        for idx in _epoch_batches(texts, batch_size, g, group_by_length):
             batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                               max_length=max_length, return_tensors="pt").to(device)
             out = model(**batch, labels=labels[idx].to(device))  # labels given: out.loss is set
@@ -154,6 +159,20 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
             print(f"epoch {epoch + 1}/{epochs}  loss {history[-1]:.4f}{more}")
     model.eval()
     return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
+
+
+def _epoch_batches(texts, batch_size: int, g: torch.Generator, group_by_length: bool) -> list[torch.Tensor]:
+    """One epoch's batches of indices: shuffled, or shuffled chunks sorted by length."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    order = torch.randperm(len(texts), generator=g)
+    if not group_by_length:
+        return list(order.split(batch_size))
+    batches = []
+    for chunk in order.split(batch_size * 50):
+        lengths = torch.tensor([len(texts[i]) for i in chunk])
+        batches += list(chunk[torch.argsort(lengths, descending=True, stable=True)].split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=g)]
 
 
 @torch.no_grad()
@@ -207,7 +226,7 @@ class MeanPoolClassifier(nn.Module):
 
 
 FINETUNE_DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "warmup_ratio": 0.1,
-                     "weight_decay": 0.01, "max_length": 64, "dropout": 0.1}
+                     "weight_decay": 0.01, "max_length": 64, "dropout": 0.1, "group_by_length": True}
 
 
 def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: int = 0,
@@ -292,7 +311,7 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
         h = finetune_hf(model, tokenizer, texts, y, epochs=cfg["epochs"], lr=cfg["lr"],
                         batch_size=cfg["batch_size"], warmup_ratio=cfg["warmup_ratio"],
                         weight_decay=cfg["weight_decay"], max_length=cfg["max_length"], seed=seed,
-                        log=verbose, on_epoch_end=score)
+                        log=verbose, on_epoch_end=score, group_by_length=cfg["group_by_length"])
         test_logits = logits_hf(model, tokenizer, bench.text(bench.test), max_length=cfg["max_length"])
         extra = (logits_hf(model, tokenizer, bench.text(predict_idx), max_length=cfg["max_length"])
                  if len(predict_idx) else np.zeros((0, 2), np.float32))

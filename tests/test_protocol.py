@@ -118,3 +118,22 @@ def test_markdown_table_escapes_and_checks_rows():
         markdown_table([{"a": 1}, {"b": 2}], display=False)
     with pytest.raises(ValueError, match="no rows"):
         markdown_table([], display=False)
+
+
+def test_length_grouped_batches_cover_every_example_once_and_reduce_padding():
+    import torch
+
+    from ptutils.finetune import _epoch_batches
+
+    rng = np.random.default_rng(0)
+    texts = ["x" * int(n) for n in rng.integers(1, 80, size=1000)]
+    for grouped in (False, True):
+        batches = _epoch_batches(texts, 32, torch.Generator().manual_seed(0), grouped)
+        flat = torch.cat(batches).tolist()
+        assert sorted(flat) == list(range(1000)) and all(len(b) <= 32 for b in batches)
+    pad = lambda bs: sum(len(b) * max(len(texts[i]) for i in b) for b in bs)  # noqa: E731
+    plain = _epoch_batches(texts, 32, torch.Generator().manual_seed(0), False)
+    grouped = _epoch_batches(texts, 32, torch.Generator().manual_seed(0), True)
+    assert pad(grouped) < 0.7 * pad(plain)
+    with pytest.raises(ValueError, match="batch_size"):
+        _epoch_batches(texts, 0, torch.Generator(), True)
