@@ -226,7 +226,19 @@ class MeanPoolClassifier(nn.Module):
 
 
 FINETUNE_DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "warmup_ratio": 0.1,
-                     "weight_decay": 0.01, "max_length": 64, "dropout": 0.1, "group_by_length": True}
+                     "weight_decay": 0.01, "max_length": 64, "dropout": 0.1, "group_by_length": True,
+                     "min_steps": 100}
+"""The book's fine-tuning recipe. ``epochs`` is a minimum: with few labels an epoch is one
+or two optimiser steps, so the run takes as many epochs as it needs for ``min_steps``
+steps (few-shot fine-tuning recipes fix a number of steps for the same reason)."""
+
+
+def epochs_for(n_examples: int, *, epochs: int, batch_size: int, min_steps: int) -> int:
+    """``epochs``, or more if that many epochs would make fewer than ``min_steps`` optimiser steps."""
+    if n_examples < 1 or batch_size < 1 or epochs < 1 or min_steps < 0:
+        raise ValueError("n_examples, batch_size and epochs must be positive and min_steps non-negative")
+    per_epoch = -(-n_examples // batch_size)
+    return max(epochs, -(-min_steps // per_epoch))
 
 
 def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: int = 0,
@@ -253,7 +265,8 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
 
     Returns:
         A dict of arrays: ``test_logits`` ``(len(bench.test), 2)``, ``test_pred``,
-        ``val_acc`` (per epoch; empty without ``val_idx``), ``predict_logits``,
+        ``val_acc`` and ``val_epoch`` (validation accuracy after those epochs, about five of
+        them; empty without ``val_idx``), ``predict_logits``,
         ``loss`` (per epoch) and ``seconds`` (training time, one number).
     """
     from .cache import cached_arrays, file_fingerprint, fingerprint
@@ -302,13 +315,17 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
         texts, y = bench.text(train_idx), bench.y(train_idx)
         val_texts, val_y = bench.text(val_idx), bench.y(val_idx)
 
+        n_epochs = epochs_for(len(texts), epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                              min_steps=cfg["min_steps"])
+        every = max(1, n_epochs // 5)  # score validation at most about five times
+
         def score(epoch, m):
-            if not len(val_idx):
+            if not len(val_idx) or ((epoch + 1) % every and epoch + 1 != n_epochs):
                 return {}
             pred = predict_hf(m, tokenizer, val_texts, max_length=cfg["max_length"])
-            return {"val_acc": float((pred == val_y).mean())}
+            return {"epoch": epoch + 1, "val_acc": float((pred == val_y).mean())}
 
-        h = finetune_hf(model, tokenizer, texts, y, epochs=cfg["epochs"], lr=cfg["lr"],
+        h = finetune_hf(model, tokenizer, texts, y, epochs=n_epochs, lr=cfg["lr"],
                         batch_size=cfg["batch_size"], warmup_ratio=cfg["warmup_ratio"],
                         weight_decay=cfg["weight_decay"], max_length=cfg["max_length"], seed=seed,
                         log=verbose, on_epoch_end=score, group_by_length=cfg["group_by_length"])
@@ -317,6 +334,7 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
                  if len(predict_idx) else np.zeros((0, 2), np.float32))
         return {"test_logits": test_logits, "test_pred": test_logits.argmax(-1),
                 "val_acc": np.array([e["val_acc"] for e in h["epochs"] if e], dtype=np.float64),
+                "val_epoch": np.array([e["epoch"] for e in h["epochs"] if e], dtype=np.int64),
                 "predict_logits": extra, "loss": np.array(h["loss"]), "seconds": np.array(h["seconds"])}
 
     return cached_arrays("finetuned-minilm", recipe, compute, verbose=verbose)

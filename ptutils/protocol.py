@@ -30,6 +30,8 @@ LABEL_GRID: list = pick(full=[4, 16, 64, 256, 1024, None], fast=[4, 16, None])
 LINEAR_DRAWS: int = pick(full=5, fast=2)
 #: Labels per class of the book's reference fine-tuning run (shared by chapters 1, 7, 12, 15).
 REFERENCE_K: int = pick(full=1024, fast=16)
+#: Fine-tuning settings that override ``FINETUNE_DEFAULTS`` (fast mode only: a smoke test).
+FAST_SETTINGS: dict = pick(full={}, fast={"epochs": 1, "max_length": 32, "min_steps": 0})
 
 
 def split(bench) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +97,7 @@ def reference_finetune(bench, *, verbose: bool = True, **settings) -> dict:
     from .finetune import finetune_minilm
 
     train_pool, val = split(bench)
-    settings = {**pick(full={}, fast={"epochs": 1, "max_length": 32}), **settings}
+    settings = {**FAST_SETTINGS, **settings}
     return finetune_minilm(bench, train_set(bench, REFERENCE_K), val_idx=val, predict_idx=np.sort(train_pool),
                            verbose=verbose, **settings)
 
@@ -107,5 +109,5 @@ def finetune_at(bench, k, draw: int = 0, *, verbose: bool = True, **settings) ->
     if k == REFERENCE_K and draw == 0 and not settings:
         return reference_finetune(bench, verbose=verbose)
     _, val = split(bench)
-    settings = {**pick(full={}, fast={"epochs": 1, "max_length": 32}), **settings}
+    settings = {**FAST_SETTINGS, **settings}
     return finetune_minilm(bench, train_set(bench, k, draw), val_idx=val, verbose=verbose, **settings)

@@ -74,11 +74,11 @@ def test_finetune_minilm_runs_caches_and_keys_by_training_set(bench, tmp_path, m
     monkeypatch.setattr(config, "cache_dir", lambda: tmp_path)
     train_pool, val = protocol.split(bench)
     tr = bench.labelled(4, within=train_pool)
-    tiny = {"epochs": 1, "max_length": 16, "batch_size": 8}
+    tiny = {"epochs": 1, "max_length": 16, "batch_size": 8, "min_steps": 2}
     r = finetune_minilm(bench, tr, val_idx=val[:20], predict_idx=train_pool[:5], verbose=False, **tiny)
     assert r["test_logits"].shape == (len(bench.test), 2) and r["test_pred"].shape == (len(bench.test),)
     assert np.array_equal(r["test_pred"], r["test_logits"].argmax(-1))
-    assert r["val_acc"].shape == (1,) and r["predict_logits"].shape == (5, 2) and float(r["seconds"]) > 0
+    assert r["val_acc"].shape == r["val_epoch"].shape and r["val_epoch"][-1] >= 1 and r["predict_logits"].shape == (5, 2) and float(r["seconds"]) > 0
     files = list(tmp_path.glob("finetuned-minilm-*.npz"))
     assert len(files) == 1
     again = finetune_minilm(bench, tr[::-1], val_idx=val[:20], predict_idx=train_pool[:5], verbose=False, **tiny)
@@ -137,3 +137,14 @@ def test_length_grouped_batches_cover_every_example_once_and_reduce_padding():
     assert pad(grouped) < 0.7 * pad(plain)
     with pytest.raises(ValueError, match="batch_size"):
         _epoch_batches(texts, 0, torch.Generator(), True)
+
+
+def test_epochs_for_guarantees_a_minimum_number_of_steps():
+    from ptutils.finetune import epochs_for
+
+    assert epochs_for(2048, epochs=3, batch_size=32, min_steps=100) == 3  # 64 steps an epoch
+    assert epochs_for(32, epochs=3, batch_size=32, min_steps=100) == 100  # one step an epoch
+    assert epochs_for(128, epochs=3, batch_size=32, min_steps=100) == 25
+    assert epochs_for(33, epochs=1, batch_size=32, min_steps=0) == 1
+    with pytest.raises(ValueError):
+        epochs_for(0, epochs=3, batch_size=32, min_steps=100)
