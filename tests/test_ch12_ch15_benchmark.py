@@ -138,3 +138,18 @@ def test_word_index_is_built_from_the_training_text_only():
     assert w2i == {"<pad>": 0, "<unk>": 1, "a": 2, "film": 3}
     ids, mask = encode_tokens([["a", "bad", "film"]], w2i)
     assert ids.tolist() == [[2, 1, 3]] and mask.all()
+
+
+def test_paired_mean_difference_covers_the_true_shift_and_rejects_unpaired_input():
+    from ptutils.metrics import paired_mean_difference
+
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=400)
+    a = b + 0.3 + rng.normal(scale=0.1, size=400)  # a shift of 0.3, with pairing noise much smaller than b's spread
+    r = paired_mean_difference(a, b)
+    assert r["low"] < 0.3 < r["high"] and r["high"] - r["low"] < 0.05 and r["n"] == 400
+    assert abs(r["diff"] - (r["a"] - r["b"])) < 1e-12
+    same = paired_mean_difference(b, b)
+    assert same["low"] == same["high"] == 0.0
+    with pytest.raises(ValueError, match="paired"):
+        paired_mean_difference(a, b[:-1])
