@@ -155,7 +155,7 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
         if on_epoch_end is not None:
             extra.append(on_epoch_end(epoch, model))
         if log:
-            more = "".join(f"  {k} {v:.4f}" for k, v in (extra[-1] if extra else {}).items())
+            more = "".join(f"  {k} {v:.4f}" for k, v in (extra[-1] if extra else {}).items() if k != "epoch")
             print(f"epoch {epoch + 1}/{epochs}  loss {history[-1]:.4f}{more}")
     model.eval()
     return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
