@@ -3,7 +3,7 @@
 One module per concept; the public names are re-exported here.
 """
 
-from . import checks
+from . import baselines, cache, checks, protocol
 from .attention import (MultiHeadAttention, attention, causal_mask, padding_mask,
                         scaled_dot_product_attention)
 from .checks import check

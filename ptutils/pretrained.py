@@ -157,27 +157,3 @@ def offline_env() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-
-def cached_model_dir(name: str):
-    """A folder in the book's git-ignored cache for a model a chapter trains and a later one reuses.
-
-    The folder name carries the mode (``tiny-bert-mlm-full``), so a fast-mode test run
-    never hands its under-trained model to a full-mode build. Write into it with
-    ``save_pretrained``; ``has_saved_model`` tells whether something was saved.
-    """
-    from .config import cache_dir, mode
-
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"name must be a plain folder name, got {name!r}")
-    path = cache_dir() / f"{name}-{mode()}"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-def has_saved_model(path) -> bool:
-    """Whether ``path`` holds a ``save_pretrained`` model (its config and a weights file)."""
-    from pathlib import Path
-
-    p = Path(path)
-    return (p / "config.json").exists() and any(p.glob("*.safetensors"))

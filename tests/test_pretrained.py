@@ -74,23 +74,3 @@ def test_finetune_hf_runs_with_labels_and_schedule():
     assert pred.shape == (5,) and set(pred.tolist()) <= {0, 1}
     with pytest.raises(ValueError, match="labels"):
         finetune_hf(model, tok, texts[:3], labels[:2])
-
-
-def test_cached_model_dir_is_per_mode_and_detects_saved_models(tmp_path, monkeypatch):
-    import ptutils.config as config
-    from ptutils.pretrained import cached_model_dir, has_saved_model
-
-    monkeypatch.setattr(config, "cache_dir", lambda: tmp_path)
-    monkeypatch.setattr(config, "FAST", True)
-    d = cached_model_dir("tiny")
-    assert d == tmp_path / "tiny-fast" and d.is_dir()
-    monkeypatch.setattr(config, "FAST", False)
-    assert cached_model_dir("tiny") == tmp_path / "tiny-full"
-    assert not has_saved_model(d)
-    (d / "config.json").write_text("{}")
-    assert not has_saved_model(d)  # no weights yet
-    (d / "model.safetensors").write_bytes(b"")
-    assert has_saved_model(d)
-    for bad in ("", "../x", ".hidden"):
-        with pytest.raises(ValueError, match="plain folder name"):
-            cached_model_dir(bad)
