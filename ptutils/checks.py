@@ -340,6 +340,19 @@ def _check_macro_f1(f):
     return "matches sklearn.metrics.f1_score(average='macro')"
 
 
+@register("ch11.mcnemar_p", "count the splits at least as lopsided as min(b, c) on the smaller side: "
+          "sum comb(b + c, i) for i = 0..min(b, c), divide by 2**(b + c), double it, cap at 1; "
+          "return 1.0 when there is no discordant example")
+def _check_mcnemar_p(f):
+    from scipy.stats import binomtest
+
+    for b, c in ((0, 0), (5, 5), (0, 6), (30, 12), (249, 219), (3, 17)):
+        expected = 1.0 if b + c == 0 else binomtest(b, b + c, 0.5).pvalue
+        got = float(f(b, c))
+        assert _close(got, expected), f"b={b}, c={c}: expected {expected:.6g} (scipy.stats.binomtest), got {got:.6g}"
+    return "6 cases, matches scipy.stats.binomtest"
+
+
 # ---------------------------------------------------------------- chapter 12
 @register("ch12.count_parameters", "sum p.numel() over model.parameters(); with trainable_only, keep only "
           "the parameters whose requires_grad is True")
@@ -413,6 +426,20 @@ def _check_recall_at_k(f):
     assert _close(f(S, 2), 2 / 3), f"recall@2 should be 2/3, got {f(S, 2)}"
     assert _close(f(S, 3), 1.0), f"recall@3 with 3 items must be 1, got {f(S, 3)}"
     return "k = 1, 2, 3"
+
+
+@register("ch14.centred_predictions", "take the median of margin over the unlabelled indices (np.median), then "
+          "return (margin[idx] > threshold) as integers 0/1")
+def _check_centred_predictions(f):
+    import numpy as np
+
+    margin = np.array([0.3, -0.2, 0.1, 0.5, -0.4, 0.0, 0.2, -0.1])
+    got = np.asarray(f(margin, np.arange(8), np.arange(8)))
+    assert got.shape == (8,), f"expected one prediction per index in idx, got shape {got.shape}"
+    assert list(got.astype(int)) == [1, 0, 1, 1, 0, 0, 1, 0], f"median 0.05: expected [1,0,1,1,0,0,1,0], got {list(got)}"
+    got = np.asarray(f(margin, np.array([1, 4]), np.array([0, 1, 4])))
+    assert list(got.astype(int)) == [1, 1, 0], "the threshold must come from unlabelled_idx only (median -0.3 here)"
+    return "median over the unlabelled indices only"
 
 
 @register("ch14.box_iou", "intersection: max of the left/top edges, min of the right/bottom edges, width and "

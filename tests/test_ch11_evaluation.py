@@ -50,3 +50,35 @@ def test_power_rejects_bad_input():
         mcnemar_power(y, a, b, 10, alpha=1.5)
     with pytest.raises(ValueError):
         mcnemar_power(y, np.stack([a, a]), b, 10)
+
+
+def test_mcnemar_p_check_accepts_a_right_answer_and_rejects_a_wrong_one(capsys):
+    import math
+
+    from ptutils.checks import check
+
+    def right(b, c):
+        m = b + c
+        return 1.0 if m == 0 else min(1.0, 2 * sum(math.comb(m, i) for i in range(min(b, c) + 1)) / 2**m)
+
+    def one_sided(b, c):
+        m = b + c
+        return 1.0 if m == 0 else sum(math.comb(m, i) for i in range(min(b, c) + 1)) / 2**m
+
+    assert check("ch11.mcnemar_p", right) is True
+    assert check("ch11.mcnemar_p", one_sided) is False
+    assert "binomtest" in capsys.readouterr().out
+
+
+def test_centred_predictions_check(capsys):
+    from ptutils.checks import check
+
+    def right(margin, unlabelled_idx, idx):
+        return (margin[idx] > np.median(margin[unlabelled_idx])).astype(int)
+
+    def median_of_all(margin, unlabelled_idx, idx):  # reads every margin, not only the unlabelled ones
+        return (margin[idx] > np.median(margin)).astype(int)
+
+    assert check("ch14.centred_predictions", right) is True
+    assert check("ch14.centred_predictions", median_of_all) is False
+    assert "unlabelled_idx only" in capsys.readouterr().out
