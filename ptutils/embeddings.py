@@ -323,3 +323,62 @@ def gensim_word2vec(sentences, cfg: Word2VecConfig | None = None, workers: int =
                      min_count=cfg.min_count, sample=cfg.sample, epochs=cfg.epochs, alpha=cfg.lr,
                      min_alpha=cfg.min_lr, sg=1, hs=0, seed=cfg.seed, workers=workers)
     return WordVectors.from_gensim(model), time.perf_counter() - t0
+
+
+def corpus_fingerprint(sentences) -> str:
+    """SHA-256 (hex) of a tokenised corpus: every token in order and where each sentence ends.
+
+    Two corpora get the same fingerprint only if they hold the same token lists, so
+    a cached model keyed by it can never be answered for different text.
+    """
+    from .cache import fingerprint
+
+    if isinstance(sentences, str) or (len(sentences) and isinstance(sentences[0], str)):
+        raise TypeError("sentences must be a list of token lists, e.g. [['a', 'cat'], ['the', 'dog']]")
+    flat = [w for s in sentences for w in s]
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    return fingerprint(fingerprint(flat) + fingerprint(lengths))
+
+
+def word2vec_recipe(sentences, cfg: Word2VecConfig) -> dict:
+    """The cache recipe of :func:`cached_word2vec`: the corpus fingerprint and every setting."""
+    from dataclasses import asdict
+
+    return {"what": "ptutils.embeddings.train_word2vec (skip-gram, negative sampling)",
+            "config": asdict(cfg), "corpus": corpus_fingerprint(sentences),
+            "sentences": len(sentences), "tokens": int(sum(len(s) for s in sentences))}
+
+
+def cached_word2vec(sentences, cfg: Word2VecConfig | None = None, *, verbose: bool = True, **kwargs):
+    """:func:`train_word2vec`, computed once per corpus and settings and then read from the cache.
+
+    The cache key (:mod:`ptutils.cache`) hashes :func:`word2vec_recipe`: the corpus
+    fingerprint (every token, every sentence boundary) and every field of ``cfg``,
+    so changing one word of the corpus or one setting trains new vectors instead of
+    loading stale ones. The vocabulary is rebuilt from ``sentences`` (it is a
+    deterministic function of them) and checked against the stored word counts.
+
+    Returns:
+        ``(WordVectors, history)`` like :func:`train_word2vec`; ``history`` holds the
+        loss per epoch and the training time of the run that made the vectors, and
+        ``"key"``, the cache key.
+    """
+    from .cache import cached_arrays, recipe_key
+
+    if cfg is not None and kwargs:
+        raise TypeError("pass a Word2VecConfig or keyword arguments, not both")
+    cfg = cfg or Word2VecConfig(**kwargs)
+    recipe = word2vec_recipe(sentences, cfg)
+    vocab = build_vocab(sentences, cfg.min_count)
+
+    def compute():
+        wv, hist = train_word2vec(sentences, cfg)
+        return {"vectors": wv.vectors, "counts": wv.vocab.counts, "loss": np.asarray(hist["loss"]),
+                "seconds": np.asarray(hist["seconds"])}
+
+    arrays = cached_arrays("word2vec", recipe, compute, verbose=verbose)
+    if not np.array_equal(arrays["counts"], vocab.counts):
+        raise RuntimeError("the cached Word2Vec vectors do not match this corpus's vocabulary; "
+                           "delete the cache file and run again")
+    history = {"loss": arrays["loss"].tolist(), "seconds": float(arrays["seconds"]), "key": recipe_key(recipe)}
+    return WordVectors(vocab, arrays["vectors"]), history

@@ -54,7 +54,8 @@ def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: 
         optimizer: ``"adamw"``, ``"adam"`` or ``"sgd"`` (plain gradient descent).
         on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch
             (in eval mode), e.g. to measure validation accuracy; its results are
-            collected in ``history["epochs"]``.
+            collected in ``history["epochs"]``. A result with a true ``"stop"``
+            ends training after that epoch (early stopping, :class:`KeepBest`).
         params: optional parameter groups for the optimiser (e.g. a smaller learning
             rate for a pre-trained encoder, :func:`ptutils.finetune.param_groups`);
             default: all of ``model.parameters()`` at ``lr``.
@@ -88,6 +89,8 @@ def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: 
         if log_every and (epoch + 1) % log_every == 0:
             more = "".join(f"  {k} {v:.4f}" for k, v in (extra[-1] if extra else {}).items())
             print(f"epoch {epoch + 1:3d}/{epochs}  loss {history[-1]:.4f}{more}")
+        if extra and isinstance(extra[-1], dict) and extra[-1].get("stop"):
+            break
     return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
 
 
@@ -121,12 +124,18 @@ class KeepBest:
     back. Works with :func:`train_classifier`, :func:`ptutils.finetune.finetune_hf`
     and :func:`ptutils.compression.train_student`.
 
+    With ``patience=p`` it also asks :func:`train_classifier` to stop once ``p``
+    epochs in a row have not beaten the best score (the other loops ignore the
+    request and run all their epochs); ``patience=None`` never stops early.
+
     Attributes:
         best: the best score seen; epoch: its epoch (0-based); scores: every epoch's score.
     """
 
-    def __init__(self, score):
-        self.score = score
+    def __init__(self, score, patience: int | None = None):
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be a positive number of epochs or None, got {patience}")
+        self.score, self.patience = score, patience
         self.best, self.epoch, self.state, self.scores = float("-inf"), None, None, []
 
     def __call__(self, epoch: int, model: nn.Module) -> dict:
@@ -137,6 +146,8 @@ class KeepBest:
         if s > self.best:
             self.best, self.epoch = s, epoch
             self.state = copy.deepcopy(model.state_dict())
+        if self.patience is not None:
+            return {"val_acc": s, "stop": epoch - self.epoch >= self.patience}
         return {"val_acc": s}
 
     def restore(self, model: nn.Module) -> nn.Module:
