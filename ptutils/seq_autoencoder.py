@@ -10,10 +10,17 @@ Source article 001 builds this model with an undefined ``hidden_dim``, gives the
 decoder ``h`` without the cell state ``c``, and compares tensors of mismatched
 shapes in the loss; here the decoder receives both parts of the state and the loss
 flattens ``(B, T, V)`` logits against ``(B, T)`` targets, ignoring padding.
+
+On the sentence-polarity benchmark (chapter 10), :func:`benchmark_autoencoder`
+pre-trains on the text of the unlabelled training pool (never a test sentence) and
+caches the weights under their recipe; :func:`lstm_classifier_predictions` trains the
+classifier on a labelled draw, fine-tuned from that autoencoder or from scratch with
+a vocabulary of its own, its epoch chosen on the validation sentences.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -136,6 +143,7 @@ def reconstruction_accuracy(model: LSTMSequenceAutoencoder, ids: torch.Tensor, b
     model.eval()
     right = total = 0
     for batch in ids.split(batch_size):
+        batch = trim_padding(batch)
         pred = model(batch).argmax(-1)
         real = batch != PAD
         right += int(((pred == batch) & real).sum())
@@ -143,24 +151,76 @@ def reconstruction_accuracy(model: LSTMSequenceAutoencoder, ids: torch.Tensor, b
     return right / total
 
 
+def trim_padding(ids: torch.Tensor) -> torch.Tensor:
+    """Drop the columns at the end of a ``(B, T)`` batch that are padding in every row.
+
+    Padding comes last in each row, so this changes no result (the encoder stops at
+    each row's last real token, the loss ignores padding); it only saves the work of
+    running the decoder and its output layer over empty positions.
+    """
+    longest = int((ids != PAD).sum(1).max()) if ids.numel() else 0
+    return ids[:, :max(longest, 1)]
+
+
+def batches_by_length(ids: torch.Tensor, batch_size: int, generator: torch.Generator) -> list:
+    """Index batches of rows of similar length, the batches in random order.
+
+    Rows are sorted by their number of real tokens (ties broken at random), cut into
+    batches of ``batch_size``, and the batches shuffled. With :func:`trim_padding`
+    a batch of short sentences then costs what short sentences cost.
+    """
+    lengths = (ids != PAD).sum(1).double()  # (N,)
+    order = torch.argsort(lengths + torch.rand(len(ids), generator=generator, dtype=torch.float64) * 0.5)
+    batches = list(order.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
+
+@torch.no_grad()
+def mean_reconstruction_loss(model: LSTMSequenceAutoencoder, ids: torch.Tensor, batch_size: int = 256) -> float:
+    """Cross-entropy per real token of ``ids`` (every real token weighs the same)."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in ids.split(batch_size):
+        batch = trim_padding(batch)
+        n = int((batch != PAD).sum())
+        total, count = total + reconstruction_loss(model(batch), batch).item() * n, count + n
+    return total / count
+
+
 def pretrain_sequence_autoencoder(model: LSTMSequenceAutoencoder, train_ids: torch.Tensor,
                                   val_ids: torch.Tensor | None = None, *, epochs: int = 5,
                                   lr: float = 3e-3, batch_size: int = 64, clip: float = 1.0,
-                                  seed: int = 0, log: bool = False) -> dict:
+                                  seed: int = 0, log: bool = False, by_length: bool = False,
+                                  keep_best: bool = False) -> dict:
     """Train the autoencoder to reproduce ``train_ids``; no labels are used.
 
-    Adam with gradient-norm clipping (LSTMs need it). Returns
-    ``{"loss": [...], "val_loss": [...], "seconds": ...}`` with one entry per epoch.
+    Adam with gradient-norm clipping (LSTMs need it). Each batch is trimmed of its
+    all-padding columns (:func:`trim_padding`).
+
+    Args:
+        by_length: batch sentences of similar length together (:func:`batches_by_length`)
+            instead of at random; much faster on padded sentences of varied length.
+        keep_best: after training, restore the epoch with the lowest loss on
+            ``val_ids`` (early stopping on held-out text).
+
+    Returns:
+        ``{"loss": [...], "val_loss": [...], "best_epoch": ..., "seconds": ...}``, one
+        entry per epoch (``best_epoch`` counts from 1; the last epoch unless ``keep_best``).
     """
     _check_ids(train_ids, model.encoder.vocab_size)
+    if keep_best and val_ids is None:
+        raise ValueError("keep_best needs val_ids to choose the epoch on")
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist, t0 = {"loss": [], "val_loss": []}, time.perf_counter()
+    best, best_state = float("inf"), None
     for epoch in range(epochs):
         model.train()
         total, n = 0.0, 0
-        for idx in torch.randperm(len(train_ids), generator=g).split(batch_size):
-            batch = train_ids[idx]
+        order = (batches_by_length(train_ids, batch_size, g) if by_length
+                 else torch.randperm(len(train_ids), generator=g).split(batch_size))
+        for idx in order:
+            batch = trim_padding(train_ids[idx])
             loss = reconstruction_loss(model(batch), batch)
             opt.zero_grad()
             loss.backward()
@@ -169,13 +229,17 @@ def pretrain_sequence_autoencoder(model: LSTMSequenceAutoencoder, train_ids: tor
             total, n = total + loss.item() * len(idx), n + len(idx)
         hist["loss"].append(total / n)
         if val_ids is not None:
-            model.eval()
-            with torch.no_grad():
-                hist["val_loss"].append(float(np.mean([reconstruction_loss(model(b), b).item()
-                                                       for b in val_ids.split(256)])))
+            hist["val_loss"].append(mean_reconstruction_loss(model, val_ids))
+            if keep_best and hist["val_loss"][-1] < best:
+                best, best_state = hist["val_loss"][-1], copy.deepcopy(model.state_dict())
+                hist["best_epoch"] = epoch + 1
         if log:
             more = f"  held-out {hist['val_loss'][-1]:.3f}" if hist["val_loss"] else ""
             print(f"epoch {epoch + 1}/{epochs}  reconstruction loss {hist['loss'][-1]:.3f}{more}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        hist["best_epoch"] = epochs
     model.eval()
     hist["seconds"] = time.perf_counter() - t0
     return hist
@@ -201,3 +265,232 @@ class LSTMClassifier(nn.Module):
     def forward(self, ids):
         h, _ = self.encoder(ids)  # (1, B, d_hidden)
         return self.head(self.dropout(h[0]))  # (B, num_classes)
+
+
+# --- On the sentence-polarity benchmark (chapter 10's project) -----------------------------
+
+#: Settings of the book's sequence autoencoder on the benchmark (all part of its cache recipe).
+AUTOENCODER_DEFAULTS: dict = {"d_embed": 64, "d_hidden": 128, "min_count": 2, "max_words": 8000,
+                              "max_len": 40, "epochs": 12, "lr": 3e-3, "batch_size": 64, "clip": 1.0}
+#: Settings of fine-tuning (or training from scratch) the LSTM classifier on labelled sentences.
+CLASSIFIER_DEFAULTS: dict = {"lr": 3e-3, "epochs": 10, "min_steps": 200, "checks": 10, "batch_size": 32,
+                             "weight_decay": 0.01, "dropout": 0.3}
+
+
+def encode_texts(texts, word_index: dict, max_len: int = 40) -> torch.Tensor:
+    """Tokenise texts (:func:`ptutils.data.tokenize`) and map them to a padded ``(N, T)`` id tensor.
+
+    Words outside ``word_index`` become ``<unk>``; a text without tokens becomes a single
+    ``<unk>``; sentences longer than ``max_len`` tokens are cut.
+    """
+    from .data import tokenize
+    from .textclf import encode_tokens
+
+    return encode_tokens([tokenize(t) for t in texts], word_index, max_len=max_len)[0]
+
+
+def vocabulary_of(texts, *, min_count: int = 1, max_words: int | None = None) -> dict:
+    """A word index (:func:`make_word_index`) of the words of ``texts`` seen at least ``min_count`` times.
+
+    Words are ordered by decreasing count (ties alphabetically), so ``max_words`` keeps
+    the most frequent ones.
+    """
+    from .data import tokenize
+    from .embeddings import build_vocab
+
+    return make_word_index(build_vocab([tokenize(t) for t in texts], min_count=min_count).words, max_words)
+
+
+class PretrainedAutoencoder:
+    """A pre-trained :class:`LSTMSequenceAutoencoder` with its vocabulary and how it was made.
+
+    Attributes:
+        model: the autoencoder (eval mode). word_index: its vocabulary.
+        history: ``loss``, ``val_loss`` (per epoch), ``best_epoch``, ``seconds`` of pre-training.
+        settings: the :data:`AUTOENCODER_DEFAULTS` it was made with.
+        recipe: its cache recipe; ``key`` the cache key (part of every fine-tuned model's recipe).
+    """
+
+    def __init__(self, model, word_index, history, settings, recipe):
+        from .cache import recipe_key
+
+        self.model, self.word_index, self.history = model, word_index, history
+        self.settings, self.recipe, self.key = settings, recipe, recipe_key(recipe)
+
+    def __repr__(self) -> str:
+        return (f"PretrainedAutoencoder({len(self.word_index):,} words, d_hidden={self.settings['d_hidden']}, "
+                f"best epoch {self.history['best_epoch']} of {self.settings['epochs']}, key {self.key})")
+
+
+def _state_arrays(model: nn.Module) -> dict:
+    return {"w_" + k.replace(".", "_"): v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+
+
+def _load_state_arrays(model: nn.Module, arrays: dict) -> None:
+    state = {k: torch.from_numpy(np.array(arrays["w_" + k.replace(".", "_")])) for k in model.state_dict()}
+    model.load_state_dict(state, strict=True)
+
+
+def benchmark_autoencoder(bench, *, seed: int = 0, verbose: bool = True, **settings) -> PretrainedAutoencoder:
+    """The sequence autoencoder pre-trained on the benchmark's unlabelled training pool; cached.
+
+    The pre-training text is the *text* of the training pool
+    (:func:`ptutils.protocol.split`: the pool without the validation sentences); no
+    label is read and no test sentence is seen. The vocabulary is the pool's words
+    seen ``min_count`` times (at most ``max_words``). The validation sentences are
+    held out: their reconstruction loss is measured after every epoch and chooses the
+    epoch that is kept (early stopping).
+
+    The weights are stored with :func:`ptutils.cache.cached_arrays` under a recipe of
+    every setting, the seed and the fingerprints of the benchmark and of both index
+    sets, so a changed setting never loads a stale model.
+
+    Args:
+        bench: a :class:`ptutils.data.Benchmark`.
+        settings: any of :data:`AUTOENCODER_DEFAULTS`.
+    """
+    from .cache import cached_arrays, fingerprint
+    from .protocol import split
+    from .repro import set_seed
+
+    unknown = set(settings) - set(AUTOENCODER_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown autoencoder settings {sorted(unknown)}; known: {sorted(AUTOENCODER_DEFAULTS)}")
+    cfg = {**AUTOENCODER_DEFAULTS, **settings}
+    train_pool, val = split(bench)
+    train_pool = np.sort(train_pool)
+    if np.intersect1d(train_pool, bench.test).size or np.intersect1d(val, bench.test).size:
+        raise AssertionError("pre-training text must not contain test sentences")
+    word_index = vocabulary_of(bench.text(train_pool), min_count=cfg["min_count"], max_words=cfg["max_words"])
+    recipe = {"what": "LSTM sequence autoencoder on the unlabelled training pool", "settings": cfg, "seed": seed,
+              "bench": bench.fingerprint(), "text": fingerprint(train_pool.astype(np.int64)),
+              "heldout": fingerprint(np.asarray(val, dtype=np.int64)), "tokenizer": "ptutils.data.tokenize"}
+
+    def make():
+        set_seed(seed)
+        return LSTMSequenceAutoencoder(len(word_index), cfg["d_embed"], cfg["d_hidden"])
+
+    def compute():
+        model = make()
+        ids = encode_texts(bench.text(train_pool), word_index, cfg["max_len"])
+        val_ids = encode_texts(bench.text(val), word_index, cfg["max_len"])
+        h = pretrain_sequence_autoencoder(model, ids, val_ids, epochs=cfg["epochs"], lr=cfg["lr"],
+                                          batch_size=cfg["batch_size"], clip=cfg["clip"], seed=seed,
+                                          log=verbose, by_length=True, keep_best=True)
+        return {**_state_arrays(model), "loss": np.array(h["loss"]), "val_loss": np.array(h["val_loss"]),
+                "best_epoch": np.array(h["best_epoch"]), "seconds": np.array(h["seconds"])}
+
+    arrays = cached_arrays("seq-autoencoder", recipe, compute, verbose=verbose)
+    model = make()
+    _load_state_arrays(model, arrays)
+    history = {"loss": arrays["loss"].tolist(), "val_loss": arrays["val_loss"].tolist(),
+               "best_epoch": int(arrays["best_epoch"]), "seconds": float(arrays["seconds"])}
+    return PretrainedAutoencoder(model.eval(), word_index, history, cfg, recipe)
+
+
+def train_with_validation(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, val_ids: torch.Tensor, y_val,
+                          *, lr: float, epochs: int, min_steps: int = 0, checks: int = 10, batch_size: int = 32,
+                          weight_decay: float = 0.01, seed: int = 0) -> dict:
+    """Train a classifier and keep the weights of the checkpoint with the best validation accuracy.
+
+    The number of epochs is chosen on validation: the model is trained for at least
+    ``epochs`` epochs and ``min_steps`` optimiser steps (an epoch of a few labelled
+    sentences is a single step), validation accuracy is measured at about ``checks``
+    evenly spaced epochs, and the best checkpoint (ties: the earliest) is restored.
+
+    Returns:
+        ``{"val_acc": [...], "val_epoch": [...], "best_epoch": ..., "epochs": ..., "seconds": ...}``.
+    """
+    import math
+
+    from .training import predict, train_classifier
+
+    steps_per_epoch = math.ceil(len(ids) / batch_size)
+    total = max(epochs, math.ceil(min_steps / steps_per_epoch))
+    every = max(1, total // checks)
+    y_val = np.asarray(y_val)
+    log = {"val_acc": [], "val_epoch": [], "best": -1.0, "state": None}
+
+    def score(epoch, m):
+        if (epoch + 1) % every and epoch + 1 != total:
+            return {}
+        acc = float((predict(m, val_ids).numpy() == y_val).mean())
+        log["val_acc"].append(acc)
+        log["val_epoch"].append(epoch + 1)
+        if acc > log["best"]:
+            log["best"], log["best_epoch"], log["state"] = acc, epoch + 1, copy.deepcopy(m.state_dict())
+        return {}
+
+    h = train_classifier(model, ids, y, epochs=total, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+                         seed=seed, on_epoch_end=score)
+    model.load_state_dict(log["state"])
+    model.eval()
+    return {"val_acc": log["val_acc"], "val_epoch": log["val_epoch"], "best_epoch": log["best_epoch"],
+            "epochs": total, "seconds": h["seconds"]}
+
+
+def lstm_classifier_predictions(bench, train_idx, autoencoder: PretrainedAutoencoder, *, pretrained: bool,
+                                seed: int = 0, verbose: bool = False, **settings) -> dict:
+    """The LSTM classifier trained on ``train_idx``, from the pre-trained encoder or from scratch; cached.
+
+    ``pretrained=True`` copies the autoencoder's embedding and encoder LSTM into an
+    :class:`LSTMClassifier` and fine-tunes it with the autoencoder's vocabulary.
+    ``pretrained=False`` builds the same architecture (the autoencoder's ``d_embed``,
+    ``d_hidden``, ``max_len``) freshly initialised, with a vocabulary of its own: the
+    words of its labelled training sentences (at most ``max_words``). Nothing it uses
+    comes from pre-training, not even the word list. Both choose their number of
+    epochs on the validation sentences (:func:`train_with_validation`) and then
+    predict the test sentences once.
+
+    Args:
+        settings: any of :data:`CLASSIFIER_DEFAULTS`.
+
+    Returns:
+        A dict of arrays: ``test_pred`` ``(len(bench.test),)``, ``val_acc`` and
+        ``val_epoch`` (the validation checkpoints), ``best_epoch``, ``seconds``.
+    """
+    from .cache import cached_arrays, fingerprint
+    from .protocol import split
+    from .repro import set_seed
+
+    unknown = set(settings) - set(CLASSIFIER_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown classifier settings {sorted(unknown)}; known: {sorted(CLASSIFIER_DEFAULTS)}")
+    cfg = {**CLASSIFIER_DEFAULTS, **settings}
+    train_idx = np.sort(np.asarray(train_idx, dtype=np.int64))
+    _, val = split(bench)
+    if np.intersect1d(train_idx, bench.test).size:
+        raise ValueError("train_idx contains test sentences: the test set is never trained or tuned on")
+    if np.intersect1d(train_idx, val).size:
+        raise ValueError("train_idx overlaps the validation sentences")
+    arch = {k: autoencoder.settings[k] for k in ("d_embed", "d_hidden", "max_len", "max_words")}
+    recipe = {"what": "LSTM classifier, " + ("fine-tuned sequence autoencoder" if pretrained else "from scratch"),
+              "settings": cfg, "arch": arch, "seed": seed, "bench": bench.fingerprint(),
+              "train": fingerprint(train_idx), "val": fingerprint(np.asarray(val, dtype=np.int64))}
+    if pretrained:
+        recipe["autoencoder"] = autoencoder.key
+
+    def compute():
+        if pretrained:
+            word_index = autoencoder.word_index
+            encoder = copy.deepcopy(autoencoder.model.encoder)
+        else:
+            word_index = vocabulary_of(bench.text(train_idx), min_count=1, max_words=arch["max_words"])
+            set_seed(seed)
+            encoder = SequenceEncoder(len(word_index), arch["d_embed"], arch["d_hidden"])
+        set_seed(seed)
+        model = LSTMClassifier(encoder, num_classes=2, dropout=cfg["dropout"])
+        ids = encode_texts(bench.text(train_idx), word_index, arch["max_len"])
+        val_ids = encode_texts(bench.text(val), word_index, arch["max_len"])
+        h = train_with_validation(model, ids, torch.as_tensor(bench.y(train_idx)), val_ids, bench.y(val),
+                                  lr=cfg["lr"], epochs=cfg["epochs"], min_steps=cfg["min_steps"],
+                                  checks=cfg["checks"], batch_size=cfg["batch_size"],
+                                  weight_decay=cfg["weight_decay"], seed=seed)
+        from .training import predict
+
+        test_pred = predict(model, encode_texts(bench.text(bench.test), word_index, arch["max_len"])).numpy()
+        return {"test_pred": test_pred.astype(np.int64), "val_acc": np.array(h["val_acc"]),
+                "val_epoch": np.array(h["val_epoch"]), "best_epoch": np.array(h["best_epoch"]),
+                "seconds": np.array(h["seconds"])}
+
+    return cached_arrays("lstm-classifier", recipe, compute, verbose=verbose)
