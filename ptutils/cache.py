@@ -186,7 +186,8 @@ def has_model(path, recipe: dict) -> bool:
         meta = json.loads(marker.read_text())
     except ValueError:
         return False
-    if _canonical(meta.get("recipe") or {"": None}) != _canonical(recipe):
+    stored = meta.get("recipe") if isinstance(meta, dict) else None
+    if not isinstance(stored, dict) or not stored or _canonical(stored) != _canonical(recipe):
         return False
     files = meta.get("files") or {}
     return bool(files) and all((path / f).is_file() and file_fingerprint(path / f) == s for f, s in files.items())
