@@ -3,10 +3,10 @@
 One module per concept; the public names are re-exported here.
 """
 
-from . import baselines, cache, checks, protocol
+from . import baselines, cache, classroom, protocol
 from .attention import (MultiHeadAttention, attention, causal_mask, padding_mask,
                         scaled_dot_product_attention)
-from .checks import check
+from .classroom.checks import check
 from .cnn import DigitCNN
 from .config import FAST, ONLINE, is_fast, is_online, mode, pick
 from .data import load_digits_images, load_polarity
@@ -22,7 +22,7 @@ from .transformer import (EncoderBlock, EncoderConfig, TransformerEncoder,
 __version__ = "0.1.0"
 
 __all__ = [
-    "FAST", "ONLINE", "DigitCNN", "check", "checks", "EncoderBlock", "EncoderConfig", "MultiHeadAttention",
+    "FAST", "ONLINE", "DigitCNN", "check", "classroom", "EncoderBlock", "EncoderConfig", "MultiHeadAttention",
     "PositionwiseFeedForward", "TransformerEncoder", "attention", "causal_mask", "device",
     "is_fast", "is_online", "load_digits_images", "load_polarity", "load_state_dict_strict",
     "load_text_model", "mean_pool", "minilm_path", "mode", "model_source", "padding_mask",

@@ -55,7 +55,7 @@ def test_power_rejects_bad_input():
 def test_mcnemar_p_check_accepts_a_right_answer_and_rejects_a_wrong_one(capsys):
     import math
 
-    from ptutils.checks import check
+    from ptutils import check
 
     def right(b, c):
         m = b + c
@@ -71,7 +71,7 @@ def test_mcnemar_p_check_accepts_a_right_answer_and_rejects_a_wrong_one(capsys):
 
 
 def test_centred_predictions_check(capsys):
-    from ptutils.checks import check
+    from ptutils import check
 
     def right(margin, unlabelled_idx, idx):
         return (margin[idx] > np.median(margin[unlabelled_idx])).astype(int)

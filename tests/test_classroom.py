@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from ptutils import classroom
-from ptutils.grade import grade_one, load_hidden_tests, main as grade_main
+from ptutils.classroom import student as classroom
+from ptutils.classroom.grade import grade_one, load_hidden_tests, main as grade_main
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -142,3 +142,24 @@ def test_reference_chapter_gets_full_marks_and_student_version_zero(student_dir,
     assert ref.total == full, ref.messages
     stub = grade_one(student_dir / "notebooks" / name, tests, cell_timeout=300)
     assert stub.total == 0 and all("NotImplementedError" in m for m in stub.messages.values())
+
+
+def test_every_subpackage_is_packaged():
+    """A wheel (pip or Colab install) holds only the packages pyproject.toml lists."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "ptutils").rglob("__init__.py")}
+    assert found <= listed, f"not packaged: {sorted(found - listed)}"
+
+
+def test_commands_run_as_modules():
+    """``python -m ptutils.classroom`` and ``python -m ptutils.classroom.grade`` start (usage / --help)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-W", "error", "-m", "ptutils.classroom"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage: python -m ptutils.classroom" in r.stdout, r
+    r = subprocess.run([sys.executable, "-W", "error", "-m", "ptutils.classroom.grade", "--help"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "python -m ptutils.classroom.grade" in r.stdout, r

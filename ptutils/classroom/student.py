@@ -10,7 +10,7 @@ writes, for every chapter ``notebooks/NN_topic.ipynb``:
   solution-only code cells (inside ``{solution-start}`` ... ``{solution-end}``) are
   dropped; hidden-test cells are dropped; outputs are cleared.
 * ``student/hidden/NN_topic.ipynb``: the chapter's hidden-test cells (tag
-  ``hidden-test``), for :mod:`ptutils.grade`.
+  ``hidden-test``), for :mod:`ptutils.classroom.grade`.
 
 It fails (exit code 1) if any solution text survives in a student notebook.
 

@@ -1,6 +1,6 @@
 """Grade submitted notebooks with hidden tests.
 
-    python -m ptutils.grade student/hidden/02_core_concepts.ipynb submissions/ [--out grades/]
+    python -m ptutils.classroom.grade student/hidden/02_core_concepts.ipynb submissions/ [--out grades/]
 
 For each ``*.ipynb`` in the submissions folder (one per student, named after the
 student), the grader
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-from .classroom import HIDDEN_HEADER, HIDDEN_TAG
+from .student import HIDDEN_HEADER, HIDDEN_TAG
 
 
 @dataclass
@@ -177,7 +177,7 @@ def write_reports(results: list[Result], tests: list[HiddenTest], out: Path) -> 
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ptutils.grade", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ptutils.classroom.grade", description=__doc__.split("\n\n")[0])
     p.add_argument("hidden", type=Path, help="notebook of hidden tests (from make student: student/hidden/)")
     p.add_argument("submissions", type=Path, help="folder of submitted notebooks, one per student")
     p.add_argument("--out", type=Path, default=Path("grades"), help="where to write grades.csv and feedback/")

@@ -1,0 +1,33 @@
+"""The classroom: what serves the exercises, apart from the concepts the book teaches.
+
+* :mod:`ptutils.classroom.checks`: the exercises' self-checks, grouped by the concept
+  they test; notebooks call them as ``ptutils.check("ch01.nn_predict", nn_predict)``.
+* :mod:`ptutils.classroom.student`: student versions of the chapters (solutions
+  stubbed) and the hidden tests a teacher grades with:
+  ``python -m ptutils.classroom notebooks student``.
+* :mod:`ptutils.classroom.grade`: the grader:
+  ``python -m ptutils.classroom.grade student/hidden/02_core_concepts.ipynb submissions/``.
+
+``student`` and ``grade`` are imported on first use (``ptutils.classroom.grade`` works
+after ``import ptutils``), so that notebooks do not load nbformat and
+``python -m ptutils.classroom.grade`` runs the module once.
+"""
+
+import importlib
+
+from . import checks
+from .checks import available, check, register
+
+__all__ = ["available", "check", "checks", "grade", "register", "student"]
+
+_LAZY = ("student", "grade")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
