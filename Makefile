@@ -45,17 +45,17 @@ $(VENDOR): package.json package-lock.json
 
 test: $(STAMP)
 	$(BIN)/python -m ptutils.classroom notebooks student
-	PTUTILS_FAST=1 $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site \
+	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider -q
 
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/site -q
 
 test-notebooks: $(STAMP)
-	PTUTILS_FAST=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
+	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
 
 book: $(STAMP) $(VENDOR)
-	PTUTILS_FAST=0 $(BIN)/jupyter-book build . --builder html -W --keep-going
+	PTUTILS_FAST=0 PTUTILS_STRICT=1 $(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "The site is in _build/html; 'make serve' shows it at http://127.0.0.1:$(PORT)"
 
 serve:
@@ -81,7 +81,7 @@ student: $(STAMP) $(VENDOR)
 	rm -rf student/site && mkdir -p student/site
 	cp -r _config.yml _toc.yml book _vendor student/site/
 	cp -r student/notebooks student/site/notebooks
-	cd student/site && PTUTILS_FAST=0 ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
+	cd student/site && PTUTILS_FAST=0 PTUTILS_STRICT=1 ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
 		> build.log 2>&1 || (tail -30 build.log && echo "student site build failed" && exit 1)
 	@! grep -rl 'class="solution\|BEGIN SOLUTION' student/site/_build/html --include=*.html \
 		|| (echo "solution text found in the student site" && exit 1)

@@ -1,4 +1,4 @@
-"""The book's two switches, read once, in one place.
+"""The book's switches, read once, in one place.
 
 ``PTUTILS_FAST``
     ``1`` runs every notebook in *fast mode*: tiny epochs and sub-samples, so the
@@ -8,6 +8,12 @@
     ``1`` lets notebooks use the real online path (model hub, dataset servers).
     Unset or ``0`` keeps everything offline, on data and weights that installed
     packages ship. This is the default, and the only mode CI uses.
+``PTUTILS_STRICT``
+    ``1`` makes an exercise self-check (:func:`ptutils.check`) raise
+    :class:`ptutils.classroom.checks.CheckFailed` on ``[fail]`` or an unknown check
+    name, so a wrong reference solution fails ``make test`` and ``make book``. An
+    exercise not attempted yet (``[todo]``) never raises. Unset or ``0``, the default
+    for students, a check only prints its line, so "Run all" goes on.
 
 Notebooks never read the environment themselves; they call :func:`pick` and
 :func:`is_online`.
@@ -35,6 +41,7 @@ def _flag(name: str) -> bool:
 
 FAST: bool = _flag("PTUTILS_FAST")
 ONLINE: bool = _flag("PTUTILS_ONLINE")
+STRICT: bool = _flag("PTUTILS_STRICT")
 
 
 def is_fast() -> bool:
@@ -45,6 +52,11 @@ def is_fast() -> bool:
 def is_online() -> bool:
     """Return True if the reader has switched on the online path (``PTUTILS_ONLINE=1``)."""
     return ONLINE
+
+
+def is_strict() -> bool:
+    """Return True if exercise checks raise on failure (``PTUTILS_STRICT=1``: the book's tests)."""
+    return STRICT
 
 
 def mode() -> str:

@@ -163,3 +163,12 @@ def test_commands_run_as_modules():
     r = subprocess.run([sys.executable, "-W", "error", "-m", "ptutils.classroom.grade", "--help"],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "python -m ptutils.classroom.grade" in r.stdout, r
+
+
+def test_grading_is_never_strict(monkeypatch):
+    """A student's own ``check`` cell prints ``[fail]`` under the grader, as in class, even when the
+    teacher's shell (``make test``) sets ``PTUTILS_STRICT=1``; only the hidden tests score."""
+    from ptutils.classroom.grade import grading_env
+
+    monkeypatch.setenv("PTUTILS_STRICT", "1")
+    assert grading_env()["PTUTILS_STRICT"] == "0"

@@ -1,14 +1,22 @@
-"""Self-checks for the coding exercises: ``check("ch01.unseen_rate", unseen_rate)``.
+"""Self-checks for the coding exercises: ``check("ch01.nn_predict", nn_predict)``.
 
-A check never raises. It prints one line:
+A check prints one line:
 
-* ``[pass] ch01.unseen_rate: ...`` when every public test case passes;
-* ``[fail] ch01.unseen_rate: ... Hint: ...`` on the first failing case;
-* ``[todo] ch01.unseen_rate: not attempted yet`` when the exercise still raises
+* ``[pass] ch01.nn_predict: ...`` when every public test case passes;
+* ``[fail] ch01.nn_predict: ... Hint: ...`` on the first failing case, or when no
+  check has that name;
+* ``[todo] ch01.nn_predict: not attempted yet`` when the exercise still raises
   ``NotImplementedError`` (the student version's stub).
 
 and returns ``True`` (pass), ``False`` (fail) or ``None`` (not attempted), so
-"Run all" works on a student copy and a grader can reuse the same cases.
+"Run all" works on a student copy. In strict mode (``PTUTILS_STRICT=1``, set by
+``make test`` and ``make book``; see :mod:`ptutils.config`) a ``[fail]`` also raises
+:class:`CheckFailed`, so a wrong reference solution, a wrong check or a misspelled
+check name fails the build; ``[todo]`` never raises.
+
+A check is named after the exercise it checks (``chNN.<function>``, the chapter that
+sets the exercise); the checks below are grouped by the concept they test. Each has a
+known-good and a known-wrong answer in ``tests/test_checks.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +25,13 @@ import math
 import traceback
 from typing import Callable
 
+from .. import config
+
 _CHECKS: dict[str, tuple[Callable, str]] = {}
+
+
+class CheckFailed(AssertionError):
+    """Raised by :func:`check` in strict mode on ``[fail]``; the message is the printed line."""
 
 
 def register(name: str, hint: str):
@@ -33,36 +47,51 @@ def register(name: str, hint: str):
 
 
 def available() -> list[str]:
+    """The names of all registered checks, sorted."""
     return sorted(_CHECKS)
 
 
-def check(name: str, obj) -> bool | None:
-    """Run the public test cases of exercise ``name`` against ``obj`` (see module doc)."""
+def _run(name: str, obj) -> tuple[str, bool | None, BaseException | None]:
+    """Run check ``name`` on ``obj``: (the line to print, the result, the exception behind a fail)."""
     if name not in _CHECKS:
-        print(f"[fail] {name}: no such check; known checks: {', '.join(available())}")
-        return False
+        return f"[fail] {name}: no such check; known checks: {', '.join(available())}", False, None
     fn, hint = _CHECKS[name]
     try:
         detail = fn(obj)
     except NotImplementedError:
-        print(f"[todo] {name}: not attempted yet (replace the `raise NotImplementedError`)")
-        return None
+        return f"[todo] {name}: not attempted yet (replace the `raise NotImplementedError`)", None, None
     except AssertionError as e:
-        print(f"[fail] {name}: {e or 'a test case failed'}. Hint: {hint}")
-        return False
+        return f"[fail] {name}: {e or 'a test case failed'}. Hint: {hint}", False, e
     except Exception as e:  # noqa: BLE001 - a student's bug must not stop "Run all"
         where = traceback.extract_tb(e.__traceback__)[-1]
-        print(f"[fail] {name}: raised {type(e).__name__}: {e} (line {where.lineno}). Hint: {hint}")
-        return False
-    print(f"[pass] {name}" + (f": {detail}" if detail else ""))
-    return True
+        return f"[fail] {name}: raised {type(e).__name__}: {e} (line {where.lineno}). Hint: {hint}", False, e
+    return f"[pass] {name}" + (f": {detail}" if detail else ""), True, None
+
+
+def check(name: str, obj, *, strict: bool | None = None) -> bool | None:
+    """Run the public test cases of exercise ``name`` against ``obj`` and print one line.
+
+    Args:
+        name: the check's name, e.g. ``"ch01.nn_predict"`` (see :func:`available`).
+        obj: the student's answer, usually a function.
+        strict: raise :class:`CheckFailed` on ``[fail]``; ``None`` (the default) follows
+            ``PTUTILS_STRICT``. ``[todo]`` never raises.
+
+    Returns:
+        ``True`` (pass), ``False`` (fail, when not strict) or ``None`` (not attempted).
+    """
+    line, result, cause = _run(name, obj)
+    print(line)
+    if result is False and (config.STRICT if strict is None else strict):
+        raise CheckFailed(line) from cause
+    return result
 
 
 def _close(a, b, tol=1e-6):
     return math.isclose(float(a), float(b), rel_tol=tol, abs_tol=tol)
 
 
-# ---------------------------------------------------------------- chapter 1
+# ======== Similarity, embeddings and pooling ==========================================
 @register("ch01.nn_predict", "normalise the rows of both matrices, take the dot products (cosine "
           "similarities), and return the label of the most similar training row for each test row")
 def _check_nn_predict(f):
@@ -70,29 +99,67 @@ def _check_nn_predict(f):
 
     train_X = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.1]])
     train_y = np.array([0, 1, 2])
-    test_X = np.array([[5.0, 0.5], [0.1, 0.2], [-1.0, -0.05], [0.0, -1.0]])
+    test_X = np.array([[5.0, 0.5], [0.1, 0.2], [-1.0, -0.05], [0.0, -1.0], [1.0, 0.9]])
     got = np.asarray(f(train_X, train_y, test_X))
-    # cosine, not Euclidean: [0.1, 0.2] is nearest [1, 0] in distance but [0, 2] in angle
-    expected = np.array([0, 1, 2, 0])
-    assert got.shape == (4,), f"expected 4 predictions, got shape {got.shape}"
-    assert (got == expected).all(), f"nn_predict on the 4 test rows gave {got.tolist()}, expected {expected.tolist()}"
-    return "4 cases, cosine similarity"
+    # cosine, not Euclidean: [0.1, 0.2] is nearest [1, 0] in distance but [0, 2] in angle;
+    # normalised, not a raw dot product: [1, 0.9] . [0, 2] = 1.8 beats [1, 0]'s 1, its angle does not
+    expected = np.array([0, 1, 2, 0, 0])
+    assert got.shape == (5,), f"expected 5 predictions, got shape {got.shape}"
+    assert (got == expected).all(), f"nn_predict on the 5 test rows gave {got.tolist()}, expected {expected.tolist()}"
+    return "5 cases, cosine similarity"
 
 
-# ---------------------------------------------------------------- chapter 2
-@register("ch02.encoder_block_params", "count weights and biases of W_q, W_k, W_v, W_o (each d_model x d_model), "
-          "W_1 (d_model x d_ff), W_2 (d_ff x d_model), and two LayerNorms (2 * d_model each)")
-def _check_block_params(f):
-    from .transformer import EncoderBlock
+@register("ch09.masked_mean", "multiply by the mask (as float, with a trailing axis) before summing over T, "
+          "and divide by the number of real tokens per row, not by T")
+def _check_masked_mean(f):
+    import torch
 
-    cases = [(8, 2, 32), (64, 4, 256), (384, 12, 1536)]
-    for d_model, h, d_ff in cases:
-        expected = sum(p.numel() for p in EncoderBlock(d_model, h, d_ff).parameters())
-        got = f(d_model, h, d_ff)
-        assert got == expected, f"encoder_block_params({d_model}, {h}, {d_ff}) should be {expected}, got {got}"
-    return f"{len(cases)} cases, up to MiniLM's size"
+    x = torch.arange(12, dtype=torch.float32).view(2, 3, 2)  # (B=2, T=3, d=2)
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    got = torch.as_tensor(f(x, mask), dtype=torch.float32)
+    expected = torch.tensor([[1.0, 2.0], [6.0, 7.0]])
+    assert got.shape == (2, 2), f"expected shape (B, d) = (2, 2), got {tuple(got.shape)}"
+    assert torch.allclose(got, expected), f"got {got.tolist()}, expected {expected.tolist()} (padding must not count)"
+    return "padding ignored, shape (B, d)"
 
 
+@register("ch05.noise_distribution", "raise the counts to the power, then divide by their sum; return "
+          "a float array that sums to 1")
+def _check_noise(f):
+    import numpy as np
+
+    got = np.asarray(f(np.array([1, 16, 81]), 0.75), dtype=float)
+    expected = np.array([1.0, 8.0, 27.0]) / 36.0
+    assert got.shape == (3,), f"expected 3 probabilities, got shape {got.shape}"
+    assert np.allclose(got, expected), f"noise_distribution([1, 16, 81], 0.75) should be {expected.round(4).tolist()}"
+    got = np.asarray(f(np.array([5, 5]), 1.0), dtype=float)
+    assert np.allclose(got, [0.5, 0.5]), "equal counts must give equal probabilities"
+    return "2 cases"
+
+
+@register("ch05.sgns_pair_loss", "-log sigmoid(u_pos . v) - sum over negatives of log sigmoid(-u_neg . v); "
+          "torch.nn.functional.logsigmoid is numerically safe")
+def _check_pair_loss(f):
+    import torch
+
+    v = torch.tensor([0.5, -1.0, 2.0])
+    u_pos = torch.tensor([1.0, 0.0, 0.5])
+    u_neg = torch.tensor([[0.2, 0.1, -0.3], [-1.0, 1.0, 0.0]])
+    expected = -(torch.nn.functional.logsigmoid(u_pos @ v) + torch.nn.functional.logsigmoid(-(u_neg @ v)).sum())
+    got = f(v, u_pos, u_neg)
+    assert torch.allclose(torch.as_tensor(got, dtype=torch.float32), expected, atol=1e-5), \
+        f"loss should be {expected.item():.5f}, got {float(got):.5f}"
+    # scores of -150 (a badly placed pair): sigmoid underflows to 0 in float32, so log(sigmoid) is inf
+    big = torch.as_tensor(f(-100 * v, u_pos, u_neg), dtype=torch.float32)
+    expected = -(torch.nn.functional.logsigmoid(u_pos @ (-100 * v))
+                 + torch.nn.functional.logsigmoid(-(u_neg @ (-100 * v))).sum())
+    assert torch.isfinite(big), "the loss overflows for large scores: use logsigmoid"
+    assert torch.allclose(big, expected, rtol=1e-4), f"for large scores the loss should be {expected.item():.2f}, " \
+        f"got {big.item():.2f}"
+    return "matches the formula, stable for large scores"
+
+
+# ======== Attention and Transformer blocks ============================================
 @register("ch02.causal_attention", "build a (T, T) lower-triangular bool mask and pass it to "
           "ptutils.scaled_dot_product_attention")
 def _check_causal(f):
@@ -108,7 +175,54 @@ def _check_causal(f):
     return "matches F.scaled_dot_product_attention(is_causal=True)"
 
 
-# ---------------------------------------------------------------- chapter 3
+@register("ch04.split_heads", "view (B, T, d_model) as (B, T, h, d_k), then swap the T and h axes")
+def _check_split_heads(f):
+    import torch
+
+    from ..attention import MultiHeadAttention
+
+    for B, T, d_model, h in ((2, 3, 8, 2), (1, 5, 12, 4)):
+        x = torch.arange(B * T * d_model, dtype=torch.float32).view(B, T, d_model)
+        got = f(x, h)
+        expected = MultiHeadAttention(d_model, h)._split(x)
+        assert tuple(got.shape) == (B, h, T, d_model // h), \
+            f"shape should be (B, h, T, d_k) = {(B, h, T, d_model // h)}, got {tuple(got.shape)}"
+        assert torch.equal(got, expected), "right shape, wrong arrangement: head j must hold columns j*d_k:(j+1)*d_k"
+    return "2 cases"
+
+
+@register("ch04.layer_norm", "normalise over the last dimension: (x - mean) / sqrt(var + eps) with the "
+          "*biased* variance (unbiased=False), then multiply by gamma and add beta")
+def _check_layer_norm(f):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    for shape in ((3, 4), (2, 5, 8)):
+        x = torch.randn(*shape, generator=g, dtype=torch.float64) * 3 + 1
+        ln = torch.nn.LayerNorm(shape[-1], eps=1e-5).double()
+        with torch.no_grad():
+            ln.weight.uniform_(0.5, 1.5, generator=g)
+            ln.bias.uniform_(-1, 1, generator=g)
+        got = f(x, ln.weight.detach(), ln.bias.detach(), 1e-5)
+        assert tuple(got.shape) == shape, f"shape should stay {shape}, got {tuple(got.shape)}"
+        assert torch.allclose(got, ln(x).detach(), atol=1e-8), f"result differs from nn.LayerNorm for shape {shape}"
+    return "matches nn.LayerNorm"
+
+
+@register("ch02.encoder_block_params", "count weights and biases of W_q, W_k, W_v, W_o (each d_model x d_model), "
+          "W_1 (d_model x d_ff), W_2 (d_ff x d_model), and two LayerNorms (2 * d_model each)")
+def _check_block_params(f):
+    from ..transformer import EncoderBlock
+
+    cases = [(8, 2, 32), (64, 4, 256), (384, 12, 1536)]
+    for d_model, h, d_ff in cases:
+        expected = sum(p.numel() for p in EncoderBlock(d_model, h, d_ff).parameters())
+        got = f(d_model, h, d_ff)
+        assert got == expected, f"encoder_block_params({d_model}, {h}, {d_ff}) should be {expected}, got {got}"
+    return f"{len(cases)} cases, up to MiniLM's size"
+
+
+# ======== Optimisation: gradients, optimisers, schedules ==============================
 @register("ch03.ce_grad", "the gradient of mean cross-entropy with respect to the logits is "
           "(softmax(logits) - one_hot(y)) / B")
 def _check_ce_grad(f):
@@ -143,91 +257,6 @@ def _check_momentum(f):
     return "3 steps match torch.optim.SGD(momentum=0.9)"
 
 
-# ---------------------------------------------------------------- chapter 4
-@register("ch04.layer_norm", "normalise over the last dimension: (x - mean) / sqrt(var + eps) with the "
-          "*biased* variance (unbiased=False), then multiply by gamma and add beta")
-def _check_layer_norm(f):
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    for shape in ((3, 4), (2, 5, 8)):
-        x = torch.randn(*shape, generator=g, dtype=torch.float64) * 3 + 1
-        ln = torch.nn.LayerNorm(shape[-1], eps=1e-5).double()
-        with torch.no_grad():
-            ln.weight.uniform_(0.5, 1.5, generator=g)
-            ln.bias.uniform_(-1, 1, generator=g)
-        got = f(x, ln.weight.detach(), ln.bias.detach(), 1e-5)
-        assert tuple(got.shape) == shape, f"shape should stay {shape}, got {tuple(got.shape)}"
-        assert torch.allclose(got, ln(x).detach(), atol=1e-8), f"result differs from nn.LayerNorm for shape {shape}"
-    return "matches nn.LayerNorm"
-
-
-@register("ch04.split_heads", "view (B, T, d_model) as (B, T, h, d_k), then swap the T and h axes")
-def _check_split_heads(f):
-    import torch
-
-    from .attention import MultiHeadAttention
-
-    for B, T, d_model, h in ((2, 3, 8, 2), (1, 5, 12, 4)):
-        x = torch.arange(B * T * d_model, dtype=torch.float32).view(B, T, d_model)
-        got = f(x, h)
-        expected = MultiHeadAttention(d_model, h)._split(x)
-        assert tuple(got.shape) == (B, h, T, d_model // h), \
-            f"shape should be (B, h, T, d_k) = {(B, h, T, d_model // h)}, got {tuple(got.shape)}"
-        assert torch.equal(got, expected), "right shape, wrong arrangement: head j must hold columns j*d_k:(j+1)*d_k"
-    return "2 cases"
-
-
-# ---------------------------------------------------------------- chapter 5
-@register("ch05.noise_distribution", "raise the counts to the power, then divide by their sum; return "
-          "a float array that sums to 1")
-def _check_noise(f):
-    import numpy as np
-
-    got = np.asarray(f(np.array([1, 16, 81]), 0.75), dtype=float)
-    expected = np.array([1.0, 8.0, 27.0]) / 36.0
-    assert got.shape == (3,), f"expected 3 probabilities, got shape {got.shape}"
-    assert np.allclose(got, expected), f"noise_distribution([1, 16, 81], 0.75) should be {expected.round(4).tolist()}"
-    got = np.asarray(f(np.array([5, 5]), 1.0), dtype=float)
-    assert np.allclose(got, [0.5, 0.5]), "equal counts must give equal probabilities"
-    return "2 cases"
-
-
-@register("ch05.sgns_pair_loss", "-log sigmoid(u_pos . v) - sum over negatives of log sigmoid(-u_neg . v); "
-          "torch.nn.functional.logsigmoid is numerically safe")
-def _check_pair_loss(f):
-    import torch
-
-    v = torch.tensor([0.5, -1.0, 2.0])
-    u_pos = torch.tensor([1.0, 0.0, 0.5])
-    u_neg = torch.tensor([[0.2, 0.1, -0.3], [-1.0, 1.0, 0.0]])
-    expected = -(torch.nn.functional.logsigmoid(u_pos @ v) + torch.nn.functional.logsigmoid(-(u_neg @ v)).sum())
-    got = f(v, u_pos, u_neg)
-    assert torch.allclose(torch.as_tensor(got, dtype=torch.float32), expected, atol=1e-5), \
-        f"loss should be {expected.item():.5f}, got {float(got):.5f}"
-    big = f(v * 100, u_pos, u_neg)
-    assert torch.isfinite(torch.as_tensor(big)), "the loss overflows for large scores: use logsigmoid"
-    return "matches the formula, stable for large scores"
-
-
-# ---------------------------------------------------------------- chapter 6
-@register("ch06.mask_pixels", "draw torch.rand(x.shape, generator=generator) and keep pixels where it is "
-          ">= fraction; multiply, so masked pixels become 0 and the others are unchanged")
-def _check_mask_pixels(f):
-    import torch
-
-    x = torch.rand(200, 8, 8) + 0.5  # no zeros before masking
-    out = f(x, 0.25, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape, f"shape should stay {tuple(x.shape)}, got {tuple(out.shape)}"
-    zero = out == 0
-    assert abs(zero.float().mean().item() - 0.25) < 0.02, f"masked fraction {zero.float().mean():.3f}, expected 0.25"
-    assert torch.equal(out[~zero], x[~zero]), "unmasked pixels must keep their values"
-    again = f(x, 0.25, torch.Generator().manual_seed(0))
-    assert torch.equal(out, again), "use the generator so that the same seed gives the same mask"
-    return "fraction, values and reproducibility"
-
-
-# ---------------------------------------------------------------- chapter 7
 @register("ch07.linear_warmup", "during warm-up the factor is step / warmup_steps; afterwards it falls "
           "linearly from 1 at step=warmup_steps to 0 at step=total_steps")
 def _check_warmup(f):
@@ -245,45 +274,23 @@ def _check_warmup(f):
     return "matches transformers.get_linear_schedule_with_warmup"
 
 
-# ---------------------------------------------------------------- chapter 8
-@register("ch08.perplexity", "perplexity is exp(mean cross-entropy in nats); a uniform guess over V tokens "
-          "has perplexity V")
-def _check_perplexity(f):
-    import math
-
-    for loss in (0.0, 1.0, math.log(8000), 2.5):
-        got = float(f(loss))
-        assert math.isclose(got, math.exp(loss), rel_tol=1e-9), f"perplexity({loss}) should be {math.exp(loss):.4f}, got {got}"
-    return "4 cases"
-
-
-# ---------------------------------------------------------------- chapter 9
-@register("ch09.masked_mean", "multiply by the mask (as float, with a trailing axis) before summing over T, "
-          "and divide by the number of real tokens per row, not by T")
-def _check_masked_mean(f):
+# ======== Pre-training and training objectives ========================================
+@register("ch06.mask_pixels", "draw torch.rand(x.shape, generator=generator) and keep pixels where it is "
+          ">= fraction; multiply, so masked pixels become 0 and the others are unchanged")
+def _check_mask_pixels(f):
     import torch
 
-    x = torch.arange(12, dtype=torch.float32).view(2, 3, 2)  # (B=2, T=3, d=2)
-    mask = torch.tensor([[True, True, False], [True, False, False]])
-    got = torch.as_tensor(f(x, mask), dtype=torch.float32)
-    expected = torch.tensor([[1.0, 2.0], [6.0, 7.0]])
-    assert got.shape == (2, 2), f"expected shape (B, d) = (2, 2), got {tuple(got.shape)}"
-    assert torch.allclose(got, expected), f"got {got.tolist()}, expected {expected.tolist()} (padding must not count)"
-    return "padding ignored, shape (B, d)"
+    x = torch.rand(200, 8, 8) + 0.5  # no zeros before masking
+    out = f(x, 0.25, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape, f"shape should stay {tuple(x.shape)}, got {tuple(out.shape)}"
+    zero = out == 0
+    assert abs(zero.float().mean().item() - 0.25) < 0.02, f"masked fraction {zero.float().mean():.3f}, expected 0.25"
+    assert torch.equal(out[~zero], x[~zero]), "unmasked pixels must keep their values"
+    again = f(x, 0.25, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again), "use the generator so that the same seed gives the same mask"
+    return "fraction, values and reproducibility"
 
 
-@register("ch09.oov_rate", "count every token (not every distinct word) and the share of them that is not in "
-          "the vocabulary")
-def _check_oov_rate(f):
-    vocab = {"a", "film", "good"}
-    cases = [([["a", "good", "film"]], 0.0), ([["a", "bad", "film"], ["bad"]], 0.5), ([["x"]], 1.0)]
-    for token_lists, expected in cases:
-        got = float(f(token_lists, vocab))
-        assert _close(got, expected), f"oov_rate({token_lists}) should be {expected}, got {got}"
-    return "3 cases, counted per token"
-
-
-# ---------------------------------------------------------------- chapter 10
 @register("ch10.shift_right", "the decoder input is <bos> followed by the target without its last token: "
           "concatenate a column of bos ids with ids[:, :-1]")
 def _check_shift_right(f):
@@ -296,6 +303,35 @@ def _check_shift_right(f):
     assert torch.equal(got, expected), f"got {got.tolist()}, expected {expected.tolist()}"
     assert torch.equal(ids, torch.tensor([[5, 6, 7], [8, 9, 0]])), "the input ids were modified in place"
     return "2 rows, input unchanged"
+
+
+@register("ch15.distillation_loss", "soften both with softmax(logits / tau); KL(teacher || student) = "
+          "sum p_t (log p_t - log p_s), averaged over the batch, times tau**2")
+def _check_distillation_loss(f):
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
+    for tau in (1.0, 4.0):
+        expected = F.kl_div(F.log_softmax(s / tau, -1), F.log_softmax(t / tau, -1), log_target=True,
+                            reduction="batchmean") * tau * tau
+        got = torch.as_tensor(f(s, t, tau), dtype=torch.float32)
+        assert torch.isclose(got, expected, atol=1e-5), f"tau={tau}: expected {expected.item():.5f}, got {got.item():.5f}"
+    assert abs(float(f(t, t, 2.0))) < 1e-6, "identical logits must give zero loss"
+    return "tau = 1 and 4, zero for identical logits"
+
+
+# ======== Evaluation and statistics ===================================================
+@register("ch08.perplexity", "perplexity is exp(mean cross-entropy in nats); a uniform guess over V tokens "
+          "has perplexity V")
+def _check_perplexity(f):
+    import math
+
+    for loss in (0.0, 1.0, math.log(8000), 2.5):
+        got = float(f(loss))
+        assert math.isclose(got, math.exp(loss), rel_tol=1e-9), f"perplexity({loss}) should be {math.exp(loss):.4f}, got {got}"
+    return "4 cases"
 
 
 @register("ch10.token_accuracy", "compare predictions and targets only where the target is not padding, and "
@@ -311,7 +347,17 @@ def _check_token_accuracy(f):
     return "padding excluded"
 
 
-# ---------------------------------------------------------------- chapter 11
+@register("ch09.oov_rate", "count every token (not every distinct word) and the share of them that is not in "
+          "the vocabulary")
+def _check_oov_rate(f):
+    vocab = {"a", "film", "good"}
+    cases = [([["a", "good", "film"]], 0.0), ([["a", "bad", "film"], ["bad"]], 0.5), ([["x"]], 1.0)]
+    for token_lists, expected in cases:
+        got = float(f(token_lists, vocab))
+        assert _close(got, expected), f"oov_rate({token_lists}) should be {expected}, got {got}"
+    return "3 cases, counted per token"
+
+
 @register("ch11.precision_recall_f1", "precision = TP / (TP + FP), recall = TP / (TP + FN) (not the same "
           "formula!), F1 = 2PR / (P + R); return 0.0 where a denominator is 0")
 def _check_prf(f):
@@ -353,7 +399,21 @@ def _check_mcnemar_p(f):
     return "6 cases, matches scipy.stats.binomtest"
 
 
-# ---------------------------------------------------------------- chapter 12
+@register("ch14.recall_at_k", "for query i the right answer is item i; count the other items of row i that score "
+          "at least as high as S[i, i] (a tie counts against the answer, so np.argsort is not enough); the "
+          "answer is found if fewer than k do; return the share of queries where it is")
+def _check_recall_at_k(f):
+    import numpy as np
+
+    S = np.array([[0.9, 0.1, 0.0], [0.8, 0.5, 0.1], [0.4, 0.9, 0.3]])  # answers ranked 1st, 2nd, 3rd
+    assert _close(f(S, 1), 1 / 3), f"recall@1 should be 1/3 (only query 0 ranks its item first), got {f(S, 1)}"
+    assert _close(f(np.ones((3, 3)), 1), 0.0), "a tie with the right answer counts as a miss"
+    assert _close(f(S, 2), 2 / 3), f"recall@2 should be 2/3, got {f(S, 2)}"
+    assert _close(f(S, 3), 1.0), f"recall@3 with 3 items must be 1, got {f(S, 3)}"
+    return "k = 1, 2, 3"
+
+
+# ======== Models and checkpoints: size, files, integrity ==============================
 @register("ch12.count_parameters", "sum p.numel() over model.parameters(); with trainable_only, keep only "
           "the parameters whose requires_grad is True")
 def _check_count_parameters(f):
@@ -378,7 +438,6 @@ def _check_weights_megabytes(f):
     return "float32 and float16"
 
 
-# ---------------------------------------------------------------- chapter 13
 @register("ch13.sha256_file", "open the file in binary mode, feed it to hashlib.sha256() in chunks with "
           ".update(), and return .hexdigest()")
 def _check_sha256_file(f):
@@ -414,20 +473,7 @@ def _check_safetensors_shapes(f):
     return "2 tensors, metadata skipped"
 
 
-# ---------------------------------------------------------------- chapter 14
-@register("ch14.recall_at_k", "for query i the right answer is item i; it is found if item i is among the k "
-          "largest scores of row i (np.argsort(-row)[:k]); return the share of queries where it is")
-def _check_recall_at_k(f):
-    import numpy as np
-
-    S = np.array([[0.9, 0.1, 0.0], [0.8, 0.5, 0.1], [0.4, 0.9, 0.3]])  # answers ranked 1st, 2nd, 3rd
-    assert _close(f(S, 1), 1 / 3), f"recall@1 should be 1/3 (only query 0 ranks its item first), got {f(S, 1)}"
-    assert _close(f(np.ones((3, 3)), 1), 0.0), "a tie with the right answer counts as a miss"
-    assert _close(f(S, 2), 2 / 3), f"recall@2 should be 2/3, got {f(S, 2)}"
-    assert _close(f(S, 3), 1.0), f"recall@3 with 3 items must be 1, got {f(S, 3)}"
-    return "k = 1, 2, 3"
-
-
+# ======== Applications: semi-supervised labels, detection, federated learning =========
 @register("ch14.centred_predictions", "take the median of margin over the unlabelled indices (np.median), then "
           "return (margin[idx] > threshold) as integers 0/1")
 def _check_centred_predictions(f):
@@ -439,6 +485,10 @@ def _check_centred_predictions(f):
     assert list(got.astype(int)) == [1, 0, 1, 1, 0, 0, 1, 0], f"median 0.05: expected [1,0,1,1,0,0,1,0], got {list(got)}"
     got = np.asarray(f(margin, np.array([1, 4]), np.array([0, 1, 4])))
     assert list(got.astype(int)) == [1, 1, 0], "the threshold must come from unlabelled_idx only (median -0.3 here)"
+    skewed = np.array([0.1, 0.2, 0.3, 5.0])  # one extreme margin moves the mean (1.4), not the median (0.25)
+    got = np.asarray(f(skewed, np.arange(4), np.arange(4)))
+    assert list(got.astype(int)) == [0, 0, 1, 1], f"margins {skewed.tolist()}: the median 0.25 splits them " \
+        f"2 / 2, expected [0, 0, 1, 1], got {list(got)}"
     return "median over the unlabelled indices only"
 
 
@@ -453,7 +503,6 @@ def _check_box_iou(f):
     return "overlap, identical, disjoint, nested"
 
 
-# ---------------------------------------------------------------- chapter 15
 @register("ch15.client_drift", "flatten and concatenate each client's tensors into one vector, subtract the "
           "mean vector over clients, take each client's norm, and average the norms")
 def _check_client_drift(f):
@@ -468,20 +517,3 @@ def _check_client_drift(f):
     assert _close(got, expected), f"expected {expected:.4f}, got {got:.4f} (all tensors of a client count together)"
     assert _close(float(f([states[0], states[0]])), 0.0), "identical clients have zero drift"
     return "3 clients, 2 tensors each"
-
-
-@register("ch15.distillation_loss", "soften both with softmax(logits / tau); KL(teacher || student) = "
-          "sum p_t (log p_t - log p_s), averaged over the batch, times tau**2")
-def _check_distillation_loss(f):
-    import torch
-    import torch.nn.functional as F
-
-    g = torch.Generator().manual_seed(0)
-    s, t = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
-    for tau in (1.0, 4.0):
-        expected = F.kl_div(F.log_softmax(s / tau, -1), F.log_softmax(t / tau, -1), log_target=True,
-                            reduction="batchmean") * tau * tau
-        got = torch.as_tensor(f(s, t, tau), dtype=torch.float32)
-        assert torch.isclose(got, expected, atol=1e-5), f"tau={tau}: expected {expected.item():.5f}, got {got.item():.5f}"
-    assert abs(float(f(t, t, 2.0))) < 1e-6, "identical logits must give zero loss"
-    return "tau = 1 and 4, zero for identical logits"

@@ -7,7 +7,8 @@ student), the grader
 
 1. starts a fresh kernel with the network switched off (``PTUTILS_ONLINE=0``,
    Hugging Face offline, HTTP proxies pointing at a closed local port) and in fast
-   mode (``PTUTILS_FAST=1``);
+   mode (``PTUTILS_FAST=1``), with the students' self-checks not strict (``PTUTILS_STRICT=0``:
+   a ``[fail]`` prints, as in class; only the hidden tests score);
 2. runs the student's cells in order, each with a time limit; a cell that raises,
    does not parse or runs too long is recorded and the next cell still runs;
 3. appends the hidden tests and runs each one; a test that finishes without an
@@ -78,7 +79,8 @@ def load_hidden_tests(path: Path) -> list[HiddenTest]:
 def grading_env() -> dict:
     env = dict(os.environ)
     env.update({
-        "PTUTILS_FAST": "1", "PTUTILS_ONLINE": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "PTUTILS_FAST": "1", "PTUTILS_ONLINE": "0", "PTUTILS_STRICT": "0",
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
         "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "",
         "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
