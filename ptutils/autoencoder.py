@@ -12,8 +12,6 @@ After pre-training, the encoder is reused under a new head (:mod:`ptutils.finetu
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
@@ -74,37 +72,41 @@ def corrupt(x: torch.Tensor, kind: str, amount: float, generator: torch.Generato
     raise ValueError(f"corruption must be 'none', 'noise' or 'mask', got {kind!r}")
 
 
-def pretrain(model: nn.Module, images: torch.Tensor, *, epochs: int = 30, lr: float = 3e-3,
-             batch_size: int = 64, corruption: str = "none", amount: float = 0.3, seed: int = 0,
-             log_every: int = 0) -> dict:
-    """Train an autoencoder to reconstruct ``images`` from (optionally corrupted) copies; MSE loss.
+def reconstruction_step(model: nn.Module, batch) -> torch.Tensor:
+    """Mean squared error between the reconstruction of the corrupted input and the clean one.
 
-    No labels are used. Returns ``{"loss": [mean reconstruction MSE per epoch], "seconds": ...}``.
+    ``batch`` is ``(corrupted, clean)``: the target is the input before corruption.
+    """
+    corrupted, clean = batch
+    recon = model(corrupted)  # forward on the corrupted input
+    return nn.functional.mse_loss(recon, clean.reshape(recon.shape))
+
+
+def pretrain_autoencoder(model: nn.Module, images: torch.Tensor, *, epochs: int = 30, lr: float = 3e-3,
+                         batch_size: int = 64, corruption: str = "none", amount: float = 0.3, seed: int = 0,
+                         log_every: int = 0, device=None) -> dict:
+    """Pre-train an autoencoder to reconstruct ``images`` from (optionally corrupted) copies; no labels.
+
+    Each batch is corrupted afresh (:func:`corrupt`) and :func:`reconstruction_step`
+    scores the reconstruction against the clean images; trained by
+    :func:`ptutils.training.fit` (AdamW, no weight decay). Returns its history, whose
+    ``"loss"`` is the mean reconstruction MSE per epoch.
 
     Shapes:
         images: ``(N, 8, 8)`` or ``(N, 1, 8, 8)`` floats.
     """
+    from .training import fit, shuffled
+
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
         raise TypeError("images must be a floating-point tensor")
     if len(images) == 0:
         raise ValueError("no images to pre-train on")
     corrupt(images[:1], corruption, amount, torch.Generator())  # validate the kind early
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    history, t0 = [], time.perf_counter()
-    model.train()
-    for epoch in range(epochs):
-        total = 0.0
-        for idx in torch.randperm(len(images), generator=g).split(batch_size):
+
+    def batches(g):
+        for idx in shuffled(len(images), batch_size, g):
             x = images[idx]
-            recon = model(corrupt(x, corruption, amount, g))  # forward on the corrupted input
-            loss = nn.functional.mse_loss(recon, x.reshape(recon.shape))  # target: the clean input
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        history.append(total / len(images))
-        if log_every and (epoch + 1) % log_every == 0:
-            print(f"epoch {epoch + 1:3d}/{epochs}  reconstruction MSE {history[-1]:.5f}")
-    model.eval()
-    return {"loss": history, "seconds": time.perf_counter() - t0}
+            yield corrupt(x, corruption, amount, g), x
+
+    return fit(model, reconstruction_step, batches, epochs=epochs, lr=lr, seed=seed, log_every=log_every,
+               loss_name="reconstruction MSE", device=device)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import copy
 import io
-import time
 import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .training import fit, shuffled
 
 
 def quantize_linear_int8(model: nn.Module) -> nn.Module:
@@ -81,7 +82,7 @@ def serialized_mb(model: nn.Module) -> float:
 def train_student(model: nn.Module, inputs: dict, teacher_logits, *, labels=None, labelled=None,
                   tau: float = 2.0, kd_weight: float = 0.9, epochs: int = 10, lr: float = 3e-3,
                   weight_decay: float = 0.01, batch_size: int = 32, seed: int = 0,
-                  on_epoch_end=None) -> dict:
+                  on_epoch_end=None, device=None) -> dict:
     """Distil a teacher into ``model``: fit its softened outputs on a transfer set, and the labels where known.
 
     On every mini-batch of the transfer set the loss is
@@ -102,7 +103,7 @@ def train_student(model: nn.Module, inputs: dict, teacher_logits, *, labels=None
             e.g. :class:`ptutils.training.KeepBest`.
 
     Returns:
-        ``{"loss": [mean loss per epoch], "epochs": [on_epoch_end results], "seconds": wall time}``.
+        :func:`ptutils.training.fit`'s history.
 
     Shapes:
         teacher_logits: ``(N, C)``; labels, labelled: ``(N,)``.
@@ -117,26 +118,22 @@ def train_student(model: nn.Module, inputs: dict, teacher_logits, *, labels=None
         raise ValueError("give labels and labelled together, or neither")
     y = torch.zeros(n, dtype=torch.long) if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
     has_y = torch.zeros(n, dtype=torch.bool) if labelled is None else torch.as_tensor(np.asarray(labelled), dtype=torch.bool)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    g = torch.Generator().manual_seed(seed)
-    history, extra, t0 = [], [], time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        total = 0.0
-        for idx in torch.randperm(n, generator=g).split(batch_size):
-            z_s = model(**{k: v[idx] for k, v in inputs.items()})  # (B, C)
-            kd = F.kl_div(F.log_softmax(z_s / tau, -1), F.log_softmax(z_t[idx] / tau, -1), log_target=True,
-                          reduction="batchmean") * tau * tau
-            lab = has_y[idx]
-            ce = F.cross_entropy(z_s[lab], y[idx][lab]) if lab.any() else z_s.sum() * 0
-            loss = kd_weight * kd + (1 - kd_weight) * ce
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        history.append(total / n)
-        model.eval()
-        if on_epoch_end is not None:
-            extra.append(on_epoch_end(epoch, model))
-    model.eval()
-    return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
+    def step(model, batch):
+        return distillation_step(model, batch, tau=tau, kd_weight=kd_weight)
+
+    def batches(g):
+        for idx in shuffled(n, batch_size, g):
+            yield {k: v[idx] for k, v in inputs.items()}, z_t[idx], y[idx], has_y[idx]
+
+    return fit(model, step, batches, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
+               on_epoch_end=on_epoch_end, device=device)
+
+
+def distillation_step(model: nn.Module, batch, *, tau: float, kd_weight: float) -> torch.Tensor:
+    """The distillation loss of one batch ``(inputs, teacher_logits, labels, labelled)``."""
+    inputs, z_t, y, has_y = batch
+    z_s = model(**inputs)  # (B, C)
+    kd = F.kl_div(F.log_softmax(z_s / tau, -1), F.log_softmax(z_t / tau, -1), log_target=True,
+                  reduction="batchmean") * tau * tau
+    ce = F.cross_entropy(z_s[has_y], y[has_y]) if has_y.any() else z_s.sum() * 0
+    return kd_weight * kd + (1 - kd_weight) * ce

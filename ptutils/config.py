@@ -74,6 +74,18 @@ def pick(*, full: T, fast: T) -> T:
     return fast if FAST else full
 
 
+def device():
+    """Where models run: ``cuda`` if a GPU is available, else ``cpu``.
+
+    Returns a :class:`torch.device`. :func:`ptutils.finetune.finetune_hf` trains here;
+    :func:`ptutils.training.fit` trains wherever the model is (move it here first to use
+    a GPU) and moves every batch to it.
+    """
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def cache_dir():
     """A git-ignored folder for artefacts a chapter may reuse (``.ptutils_cache`` at the repository
     root when run from a checkout, else under the user's home); created on first use."""

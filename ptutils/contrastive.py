@@ -7,8 +7,6 @@ positives together and pushes the rest apart. No labels are used.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,29 +64,33 @@ class ContrastiveModel(nn.Module):
         return self.projection(self.encoder(x).flatten(1))
 
 
+def contrastive_step(model: nn.Module, batch, temperature: float = 0.5) -> torch.Tensor:
+    """NT-Xent of one batch ``(view1, view2)``: two augmentations of the same images."""
+    view1, view2 = batch
+    return nt_xent(model(view1), model(view2), temperature)
+
+
 def pretrain_contrastive(model: ContrastiveModel, images: torch.Tensor, *, epochs: int = 100,
                          lr: float = 3e-3, batch_size: int = 256, temperature: float = 0.5,
-                         seed: int = 0, log_every: int = 0) -> dict:
-    """SimCLR pre-training on unlabelled ``(N, 8, 8)`` images; returns the loss per epoch."""
+                         seed: int = 0, log_every: int = 0, device=None) -> dict:
+    """SimCLR pre-training on unlabelled ``(N, 8, 8)`` images by :func:`ptutils.training.fit`.
+
+    Every batch is augmented twice (:func:`augment`); a final batch of a single image
+    has no negatives and is skipped. AdamW with weight decay 1e-4 on weight matrices.
+    Returns the history, whose ``"loss"`` is the NT-Xent per epoch.
+    """
+    from .training import fit, shuffled
+
     if images.dim() != 3:
         raise ValueError(f"images must be (N, H, W), got {tuple(images.shape)}")
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    history, t0 = [], time.perf_counter()
-    model.train()
-    for epoch in range(epochs):
-        total, n = 0.0, 0
-        for idx in torch.randperm(len(images), generator=g).split(batch_size):
-            if len(idx) < 2:
-                continue
-            x = images[idx]
-            loss = nt_xent(model(augment(x, g)), model(augment(x, g)), temperature)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item() * len(idx), n + len(idx)
-        history.append(total / max(n, 1))
-        if log_every and (epoch + 1) % log_every == 0:
-            print(f"epoch {epoch + 1:3d}/{epochs}  NT-Xent {history[-1]:.4f}")
-    model.eval()
-    return {"loss": history, "seconds": time.perf_counter() - t0}
+    if len(images) < 2:
+        raise ValueError("contrastive pre-training needs at least two images (one positive pair and a negative)")
+
+    def batches(g):
+        for idx in shuffled(len(images), batch_size, g):
+            if len(idx) >= 2:
+                x = images[idx]
+                yield augment(x, g), augment(x, g)
+
+    return fit(model, lambda m, b: contrastive_step(m, b, temperature), batches, epochs=epochs, lr=lr,
+               weight_decay=1e-4, seed=seed, log_every=log_every, loss_name="NT-Xent", device=device)

@@ -13,13 +13,12 @@ every key and shape (never a silent ``load_state_dict(strict=False)``).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from torch import nn
 
 from .pretrained import mean_pool
+from .training import epochs_for  # noqa: F401 (re-exported: the recipe's epoch rule)
 from .transformer import load_state_dict_strict
 
 STRATEGIES = ("probe", "partial", "full")
@@ -99,66 +98,54 @@ class SequenceClassifier(nn.Module):
         return self.head(self.dropout(pooled))  # (B, num_classes)
 
 
+def hf_classification_step(model, batch) -> torch.Tensor:
+    """The loss of a Hugging Face sequence classifier on one tokenised batch that carries ``labels``."""
+    return model(**batch).loss  # labels given: the model computes the cross-entropy itself
+
+
 def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float = 5e-5,
                 batch_size: int = 16, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
                 max_length: int = 64, seed: int = 0, log: bool = False, on_epoch_end=None,
-                group_by_length: bool = False) -> dict:
+                group_by_length: bool = False, device=None) -> dict:
     """Fine-tune a Hugging Face ``...ForSequenceClassification`` model: the standard recipe.
 
-    Mini-batches of shuffled examples; the labels are passed to the model, which
-    returns the cross-entropy loss; AdamW with weight decay; the learning rate rises
-    linearly over the first ``warmup_ratio`` of the steps and then decays linearly
-    to zero; the model is put on ``ptutils.device()``.
+    Mini-batches of shuffled examples, tokenised on the fly and given their labels,
+    so the model returns the cross-entropy loss (:func:`hf_classification_step`);
+    AdamW with weight decay on weight matrices; the learning rate rises linearly over
+    the first ``warmup_ratio`` of the steps and then decays linearly to zero
+    (:func:`ptutils.training.linear_warmup`). Trained by :func:`ptutils.training.fit`,
+    on ``ptutils.config.device()`` unless ``device`` says otherwise.
 
     Args:
         on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch (in
-            eval mode), e.g. validation accuracy; results collected in ``history["epochs"]``.
+            eval mode), e.g. validation accuracy; its numbers are recorded in the history.
         group_by_length: batch sentences of similar length together (in shuffled chunks
             of 50 batches, then the batches shuffled), as ``Trainer``'s ``group_by_length``
             does: less padding, the same examples per epoch, roughly half the time on
             short, varied sentences.
 
     Returns:
-        ``{"loss": [mean loss per epoch], "epochs": [on_epoch_end results], "seconds": wall time}``.
+        :func:`ptutils.training.fit`'s history.
     """
-    from transformers import get_linear_schedule_with_warmup
-
-    from .notebook import device as default_device
+    from .config import device as default_device
+    from .training import fit, linear_warmup
 
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    device = default_device()
-    model.to(device)
     labels = torch.as_tensor(labels, dtype=torch.long)
-    g = torch.Generator().manual_seed(seed)
     steps = epochs * -(-len(texts) // batch_size)
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    sched = get_linear_schedule_with_warmup(opt, int(warmup_ratio * steps), steps)
-    history, extra, t0 = [], [], time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        total = 0.0
+
+    def batches(g):
         for idx in _epoch_batches(texts, batch_size, g, group_by_length):
             batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt").to(device)
-            out = model(**batch, labels=labels[idx].to(device))  # labels given: out.loss is set
-            opt.zero_grad()
-            out.loss.backward()
-            opt.step()
-            sched.step()
-            total += out.loss.item() * len(idx)
-        history.append(total / len(texts))
-        model.eval()
-        if on_epoch_end is not None:
-            extra.append(on_epoch_end(epoch, model))
-        if log:
-            more = "".join(f"  {k} {v:.4f}" for k, v in (extra[-1] if extra else {}).items() if k != "epoch")
-            print(f"epoch {epoch + 1}/{epochs}  loss {history[-1]:.4f}{more}")
-    model.eval()
-    return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
+                              max_length=max_length, return_tensors="pt")
+            batch["labels"] = labels[idx]
+            yield batch
+
+    return fit(model, hf_classification_step, batches, epochs=epochs, lr=lr, weight_decay=weight_decay,
+               schedule=linear_warmup(steps, int(warmup_ratio * steps)), seed=seed,
+               on_epoch_end=on_epoch_end, log_every=1 if log else 0,
+               device=default_device() if device is None else device)
 
 
 def _epoch_batches(texts, batch_size: int, g: torch.Generator, group_by_length: bool) -> list[torch.Tensor]:
@@ -231,14 +218,6 @@ FINETUNE_DEFAULTS = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "warmup_ratio": 
 """The book's fine-tuning recipe. ``epochs`` is a minimum: with few labels an epoch is one
 or two optimiser steps, so the run takes as many epochs as it needs for ``min_steps``
 steps (few-shot fine-tuning recipes fix a number of steps for the same reason)."""
-
-
-def epochs_for(n_examples: int, *, epochs: int, batch_size: int, min_steps: int) -> int:
-    """``epochs``, or more if that many epochs would make fewer than ``min_steps`` optimiser steps."""
-    if n_examples < 1 or batch_size < 1 or epochs < 1 or min_steps < 0:
-        raise ValueError("n_examples, batch_size and epochs must be positive and min_steps non-negative")
-    per_epoch = -(-n_examples // batch_size)
-    return max(epochs, -(-min_steps // per_epoch))
 
 
 def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: int = 0,
@@ -319,11 +298,14 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
                               min_steps=cfg["min_steps"])
         every = max(1, n_epochs // 5)  # score validation at most about five times
 
+        scored = []  # the epochs (from 1) at which validation was measured
+
         def score(epoch, m):
             if not len(val_idx) or ((epoch + 1) % every and epoch + 1 != n_epochs):
                 return {}
+            scored.append(epoch + 1)
             pred = predict_hf(m, tokenizer, val_texts, max_length=cfg["max_length"])
-            return {"epoch": epoch + 1, "val_acc": float((pred == val_y).mean())}
+            return {"val_acc": float((pred == val_y).mean())}
 
         h = finetune_hf(model, tokenizer, texts, y, epochs=n_epochs, lr=cfg["lr"],
                         batch_size=cfg["batch_size"], warmup_ratio=cfg["warmup_ratio"],
@@ -333,8 +315,8 @@ def finetune_minilm(bench, train_idx, *, val_idx=None, predict_idx=None, seed: i
         extra = (logits_hf(model, tokenizer, bench.text(predict_idx), max_length=cfg["max_length"])
                  if len(predict_idx) else np.zeros((0, 2), np.float32))
         return {"test_logits": test_logits, "test_pred": test_logits.argmax(-1),
-                "val_acc": np.array([e["val_acc"] for e in h["epochs"] if e], dtype=np.float64),
-                "val_epoch": np.array([e["epoch"] for e in h["epochs"] if e], dtype=np.int64),
+                "val_acc": np.array(h.get("val_acc", []), dtype=np.float64),
+                "val_epoch": np.array(scored, dtype=np.int64),
                 "predict_logits": extra, "loss": np.array(h["loss"]), "seconds": np.array(h["seconds"])}
 
     return cached_arrays("finetuned-minilm", recipe, compute, verbose=verbose)

@@ -8,8 +8,6 @@ positions, which saves most of the output layer's work.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
@@ -93,47 +91,60 @@ def mlm_loss(model, inputs: torch.Tensor, labels: torch.Tensor, attention_mask=N
     return F.cross_entropy(logits, labels[picked])
 
 
+def mlm_step(model, batch) -> torch.Tensor:
+    """The masked-LM loss of one batch ``(inputs, labels)`` (:func:`mlm_loss`)."""
+    inputs, labels = batch
+    return mlm_loss(model, inputs, labels)
+
+
 def pretrain_mlm(model, train_blocks: torch.Tensor, val_blocks: torch.Tensor, tokenizer, *,
                  epochs: int = 5, lr: float = 5e-4, batch_size: int = 64, seed: int = 0,
-                 log: bool = False) -> dict:
-    """Pre-train with MLM; return train and held-out loss per epoch (held-out masks are fixed)."""
-    from transformers import get_linear_schedule_with_warmup
+                 log: bool = False, device=None) -> dict:
+    """Pre-train with MLM by :func:`ptutils.training.fit`; held-out loss after every epoch.
 
-    g = torch.Generator().manual_seed(seed)
+    Every batch is masked afresh (:func:`mask_tokens`); the held-out blocks are masked
+    once, with a fixed seed, so every epoch is scored on the same positions. AdamW
+    (weight decay 0.01 on weight matrices), 5 % linear warm-up then linear decay.
+
+    Returns:
+        fit's history: ``"loss"`` and ``"val_loss"`` per epoch, and
+        ``"initial_val_loss"``, the held-out loss before any training.
+    """
+    from .training import fit, linear_warmup, shuffled
+
     val_inputs, val_labels = mask_tokens(val_blocks, tokenizer, torch.Generator().manual_seed(seed + 1))
     steps = epochs * -(-len(train_blocks) // batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = get_linear_schedule_with_warmup(opt, int(0.05 * steps), steps)
-    hist, t0 = {"train": [], "val": [held_out_loss(model, val_inputs, val_labels)]}, time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        total, n = 0.0, 0
-        for idx in torch.randperm(len(train_blocks), generator=g).split(batch_size):
-            inputs, labels = mask_tokens(train_blocks[idx], tokenizer, g)
-            loss = mlm_loss(model, inputs, labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total, n = total + loss.item() * len(idx), n + len(idx)
-        hist["train"].append(total / n)
-        hist["val"].append(held_out_loss(model, val_inputs, val_labels))
-        if log:
-            print(f"epoch {epoch + 1}/{epochs}  train MLM loss {hist['train'][-1]:.3f}  held-out {hist['val'][-1]:.3f}")
-    hist["seconds"] = time.perf_counter() - t0
-    model.eval()
+    if device is not None:
+        model.to(device)
+    initial = held_out_loss(model, val_inputs, val_labels)
+
+    def batches(g):
+        for idx in shuffled(len(train_blocks), batch_size, g):
+            yield mask_tokens(train_blocks[idx], tokenizer, g)
+
+    hist = fit(model, mlm_step, batches, epochs=epochs, lr=lr, weight_decay=0.01,
+               schedule=linear_warmup(steps, int(0.05 * steps)), seed=seed,
+               on_epoch_end=lambda epoch, m: {"val_loss": held_out_loss(m, val_inputs, val_labels)},
+               log_every=1 if log else 0, loss_name="train MLM loss", device=device)
+    hist["initial_val_loss"] = initial
     return hist
 
 
 @torch.no_grad()
 def held_out_loss(model, inputs, labels, batch_size: int = 256) -> float:
+    """Mean cross-entropy over every masked position of ``inputs`` (each position weighs the same)."""
     model.eval()
+    where = next(model.parameters()).device
     total, n = 0.0, 0
     for i in range(0, len(inputs), batch_size):
         lab = labels[i:i + batch_size]
         k = int((lab != -100).sum())
-        total += mlm_loss(model, inputs[i:i + batch_size], lab).item() * k
+        if k == 0:
+            continue
+        total += mlm_loss(model, inputs[i:i + batch_size].to(where), lab.to(where)).item() * k
         n += k
+    if n == 0:
+        raise ValueError("no masked positions in the held-out blocks")
     return total / n
 
 
@@ -145,7 +156,7 @@ def fill_mask(model, tokenizer, text: str, topk: int = 5) -> list[str]:
     if len(pos) != 1:
         raise ValueError(f"text must contain exactly one [MASK], found {len(pos)}")
     model.eval()
-    logits = model(**enc).logits[0, pos[0, 0]]
+    logits = model(**enc.to(next(model.parameters()).device)).logits[0, pos[0, 0]]
     return tokenizer.convert_ids_to_tokens(logits.topk(topk).indices.tolist())
 
 
@@ -176,6 +187,7 @@ def tiny_bert_recipe(settings: dict | None = None) -> dict:
 
     from .cache import file_fingerprint
     from .data import gensim_data_path
+    from .training import TRAINER_VERSION
 
     settings = tiny_bert_settings() if settings is None else settings
     files = {"wiki": ["enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"],
@@ -183,7 +195,7 @@ def tiny_bert_recipe(settings: dict | None = None) -> dict:
     names = files["wiki"] + files["lee"] if settings["corpus"] == "all" else files[settings["corpus"]]
     return {"what": "tiny BERT pre-trained by masked language modelling (chapter 8)", "settings": settings,
             "corpus_files": {n: file_fingerprint(gensim_data_path(n)) for n in names},
-            "torch": torch.__version__, "transformers": transformers.__version__}
+            "trainer": TRAINER_VERSION, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def save_tiny_bert(model, tokenizer, settings: dict | None = None):

@@ -10,14 +10,10 @@ import warnings
 import torch
 
 from . import config
+from .config import device
 from .plotting import use_book_style
 from .pretrained import offline_env
 from .repro import set_seed
-
-
-def device() -> torch.device:
-    """``cuda`` if a GPU is available, else ``cpu``."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def setup_notebook(seed: int = 0, *, quiet: bool = True) -> dict:

@@ -21,7 +21,6 @@ a vocabulary of its own, its epoch chosen on the validation sentences.
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import torch
@@ -141,9 +140,10 @@ def reconstruction_loss(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor
 def reconstruction_accuracy(model: LSTMSequenceAutoencoder, ids: torch.Tensor, batch_size: int = 256) -> float:
     """Share of real tokens that the decoder predicts correctly (teacher forcing)."""
     model.eval()
+    where = next(model.parameters()).device
     right = total = 0
     for batch in ids.split(batch_size):
-        batch = trim_padding(batch)
+        batch = trim_padding(batch).to(where)
         pred = model(batch).argmax(-1)
         real = batch != PAD
         right += int(((pred == batch) & real).sum())
@@ -179,69 +179,67 @@ def batches_by_length(ids: torch.Tensor, batch_size: int, generator: torch.Gener
 def mean_reconstruction_loss(model: LSTMSequenceAutoencoder, ids: torch.Tensor, batch_size: int = 256) -> float:
     """Cross-entropy per real token of ``ids`` (every real token weighs the same)."""
     model.eval()
+    where = next(model.parameters()).device
     total, count = 0.0, 0
     for batch in ids.split(batch_size):
-        batch = trim_padding(batch)
+        batch = trim_padding(batch).to(where)
         n = int((batch != PAD).sum())
         total, count = total + reconstruction_loss(model(batch), batch).item() * n, count + n
     return total / count
+
+
+def sequence_reconstruction_step(model: LSTMSequenceAutoencoder, ids: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of reproducing a batch of sentences ``ids`` (trimmed of all-padding columns)."""
+    batch = trim_padding(ids)
+    return reconstruction_loss(model(batch), batch)
 
 
 def pretrain_sequence_autoencoder(model: LSTMSequenceAutoencoder, train_ids: torch.Tensor,
                                   val_ids: torch.Tensor | None = None, *, epochs: int = 5,
                                   lr: float = 3e-3, batch_size: int = 64, clip: float = 1.0,
                                   seed: int = 0, log: bool = False, by_length: bool = False,
-                                  keep_best: bool = False) -> dict:
+                                  keep_best: bool = False, device=None) -> dict:
     """Train the autoencoder to reproduce ``train_ids``; no labels are used.
 
-    Adam with gradient-norm clipping (LSTMs need it). Each batch is trimmed of its
-    all-padding columns (:func:`trim_padding`).
+    :func:`sequence_reconstruction_step` by :func:`ptutils.training.fit`: Adam with
+    gradient-norm clipping (LSTMs need it), no weight decay.
 
     Args:
         by_length: batch sentences of similar length together (:func:`batches_by_length`)
             instead of at random; much faster on padded sentences of varied length.
         keep_best: after training, restore the epoch with the lowest loss on
-            ``val_ids`` (early stopping on held-out text).
+            ``val_ids`` (early stopping on held-out text, :class:`ptutils.training.KeepBest`).
 
     Returns:
-        ``{"loss": [...], "val_loss": [...], "best_epoch": ..., "seconds": ...}``, one
-        entry per epoch (``best_epoch`` counts from 1; the last epoch unless ``keep_best``).
+        fit's history: ``"loss"`` and (with ``val_ids``) ``"val_loss"`` per epoch, and
+        ``"best_epoch"`` (from 1; the last epoch unless ``keep_best``).
     """
+    from .training import KeepBest, fit, shuffled
+
     _check_ids(train_ids, model.encoder.vocab_size)
     if keep_best and val_ids is None:
         raise ValueError("keep_best needs val_ids to choose the epoch on")
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist, t0 = {"loss": [], "val_loss": []}, time.perf_counter()
-    best, best_state = float("inf"), None
-    for epoch in range(epochs):
-        model.train()
-        total, n = 0.0, 0
+    if val_ids is not None:
+        _check_ids(val_ids, model.encoder.vocab_size)
+
+    def batches(g):
         order = (batches_by_length(train_ids, batch_size, g) if by_length
-                 else torch.randperm(len(train_ids), generator=g).split(batch_size))
+                 else shuffled(len(train_ids), batch_size, g))
         for idx in order:
-            batch = trim_padding(train_ids[idx])
-            loss = reconstruction_loss(model(batch), batch)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            total, n = total + loss.item() * len(idx), n + len(idx)
-        hist["loss"].append(total / n)
-        if val_ids is not None:
-            hist["val_loss"].append(mean_reconstruction_loss(model, val_ids))
-            if keep_best and hist["val_loss"][-1] < best:
-                best, best_state = hist["val_loss"][-1], copy.deepcopy(model.state_dict())
-                hist["best_epoch"] = epoch + 1
-        if log:
-            more = f"  held-out {hist['val_loss'][-1]:.3f}" if hist["val_loss"] else ""
-            print(f"epoch {epoch + 1}/{epochs}  reconstruction loss {hist['loss'][-1]:.3f}{more}")
-    if best_state is not None:
-        model.load_state_dict(best_state)
+            yield train_ids[idx]
+
+    keeper = None
+    if val_ids is not None:
+        keeper = KeepBest(lambda m: mean_reconstruction_loss(m, val_ids), name="val_loss", mode="min")
+    hist = fit(model, sequence_reconstruction_step, batches, epochs=epochs, lr=lr, optimizer="adam",
+               clip=clip, seed=seed, on_epoch_end=keeper, log_every=1 if log else 0,
+               loss_name="reconstruction loss", device=device)
+    hist.setdefault("val_loss", [])
+    if keep_best:
+        keeper.restore(model)
+        hist["best_epoch"] = keeper.epoch + 1
     else:
-        hist["best_epoch"] = epochs
-    model.eval()
-    hist["seconds"] = time.perf_counter() - t0
+        hist["best_epoch"] = hist["epochs_run"]
     return hist
 
 
@@ -352,6 +350,7 @@ def benchmark_autoencoder(bench, *, seed: int = 0, verbose: bool = True, **setti
     from .cache import cached_arrays, fingerprint
     from .protocol import split
     from .repro import set_seed
+    from .training import TRAINER_VERSION
 
     unknown = set(settings) - set(AUTOENCODER_DEFAULTS)
     if unknown:
@@ -364,7 +363,8 @@ def benchmark_autoencoder(bench, *, seed: int = 0, verbose: bool = True, **setti
     word_index = vocabulary_of(bench.text(train_pool), min_count=cfg["min_count"], max_words=cfg["max_words"])
     recipe = {"what": "LSTM sequence autoencoder on the unlabelled training pool", "settings": cfg, "seed": seed,
               "bench": bench.fingerprint(), "text": fingerprint(train_pool.astype(np.int64)),
-              "heldout": fingerprint(np.asarray(val, dtype=np.int64)), "tokenizer": "ptutils.data.tokenize"}
+              "heldout": fingerprint(np.asarray(val, dtype=np.int64)), "tokenizer": "ptutils.data.tokenize",
+              "trainer": TRAINER_VERSION}
 
     def make():
         set_seed(seed)
@@ -395,37 +395,24 @@ def train_with_validation(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, 
 
     The number of epochs is chosen on validation: the model is trained for at least
     ``epochs`` epochs and ``min_steps`` optimiser steps (an epoch of a few labelled
-    sentences is a single step), validation accuracy is measured at about ``checks``
-    evenly spaced epochs, and the best checkpoint (ties: the earliest) is restored.
+    sentences is a single step, :func:`ptutils.training.epochs_for`), validation
+    accuracy is measured at about ``checks`` evenly spaced epochs
+    (:class:`ptutils.training.KeepBest` with ``every``), and the best checkpoint
+    (ties: the earliest) is restored.
 
     Returns:
         ``{"val_acc": [...], "val_epoch": [...], "best_epoch": ..., "epochs": ..., "seconds": ...}``.
     """
-    import math
+    from .training import KeepBest, epochs_for, predict, train_classifier
 
-    from .training import predict, train_classifier
-
-    steps_per_epoch = math.ceil(len(ids) / batch_size)
-    total = max(epochs, math.ceil(min_steps / steps_per_epoch))
-    every = max(1, total // checks)
+    total = epochs_for(len(ids), epochs=epochs, batch_size=batch_size, min_steps=min_steps)
     y_val = np.asarray(y_val)
-    log = {"val_acc": [], "val_epoch": [], "best": -1.0, "state": None}
-
-    def score(epoch, m):
-        if (epoch + 1) % every and epoch + 1 != total:
-            return {}
-        acc = float((predict(m, val_ids).numpy() == y_val).mean())
-        log["val_acc"].append(acc)
-        log["val_epoch"].append(epoch + 1)
-        if acc > log["best"]:
-            log["best"], log["best_epoch"], log["state"] = acc, epoch + 1, copy.deepcopy(m.state_dict())
-        return {}
-
+    keeper = KeepBest(lambda m: float((predict(m, val_ids).numpy() == y_val).mean()),
+                      every=max(1, total // checks), last=total)
     h = train_classifier(model, ids, y, epochs=total, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-                         seed=seed, on_epoch_end=score)
-    model.load_state_dict(log["state"])
-    model.eval()
-    return {"val_acc": log["val_acc"], "val_epoch": log["val_epoch"], "best_epoch": log["best_epoch"],
+                         seed=seed, on_epoch_end=keeper)
+    keeper.restore(model)
+    return {"val_acc": keeper.scores, "val_epoch": [e + 1 for e in keeper.scored], "best_epoch": keeper.epoch + 1,
             "epochs": total, "seconds": h["seconds"]}
 
 
@@ -452,6 +439,7 @@ def lstm_classifier_predictions(bench, train_idx, autoencoder: PretrainedAutoenc
     from .cache import cached_arrays, fingerprint
     from .protocol import split
     from .repro import set_seed
+    from .training import TRAINER_VERSION
 
     unknown = set(settings) - set(CLASSIFIER_DEFAULTS)
     if unknown:
@@ -466,7 +454,8 @@ def lstm_classifier_predictions(bench, train_idx, autoencoder: PretrainedAutoenc
     arch = {k: autoencoder.settings[k] for k in ("d_embed", "d_hidden", "max_len", "max_words")}
     recipe = {"what": "LSTM classifier, " + ("fine-tuned sequence autoencoder" if pretrained else "from scratch"),
               "settings": cfg, "arch": arch, "seed": seed, "bench": bench.fingerprint(),
-              "train": fingerprint(train_idx), "val": fingerprint(np.asarray(val, dtype=np.int64))}
+              "train": fingerprint(train_idx), "val": fingerprint(np.asarray(val, dtype=np.int64)),
+              "trainer": TRAINER_VERSION}
     if pretrained:
         recipe["autoencoder"] = autoencoder.key
 

@@ -1,22 +1,213 @@
 """The training loop: forward, loss, backward, update, written out once and reused.
 
-Each step computes ``L = cross_entropy(model(x), y)``, its gradient by
-back-propagation, and the update ``theta <- theta - lr * step(grad)`` (AdamW's
-step here; plain SGD would use the gradient itself).
+Every model in the book is trained by :func:`fit`. What differs between chapters is
+the *step*, the function that maps one batch to a loss (cross-entropy of a
+classifier, reconstruction error of an autoencoder, NT-Xent, masked-LM loss, ...),
+and the *batches*, the function that lays out one epoch of data. :func:`fit` does
+the rest, the same way for all of them:
+
+1. put each batch on the model's device (and the model on ``device`` if one is given);
+2. ``loss = step(model, batch)``, its gradient by back-propagation, an optional
+   clip of the gradient norm;
+3. the update ``theta <- theta - lr * step(grad)`` (AdamW's step by default; plain
+   SGD would use the gradient itself), with weight decay on weight matrices only
+   (:func:`make_optimizer`) and an optional learning-rate schedule;
+4. after every epoch, in evaluation mode, an optional ``on_epoch_end(epoch, model)``
+   whose numbers (validation loss or accuracy) are recorded next to the training loss.
+
+The history is one format everywhere: ``{"loss": [...], <name>: [...], ...,
+"epochs_run": n, "seconds": t}``, one entry per epoch in every list.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import time
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
+#: Bumped whenever the training loop's arithmetic changes (a cached artefact trained by
+#: :func:`fit` puts it in its recipe, so a local cache never serves a model the current
+#: code would not train).
+TRAINER_VERSION = "fit-1: AdamW, weight decay on parameters with dim >= 2"
 
-def _batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True):
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for i in range(0, n, batch_size):
-        yield order[i:i + batch_size]
+
+def to_device(batch, device):
+    """Move a batch (a tensor, or a dict/list/tuple of them; anything with ``.to``) to ``device``."""
+    if isinstance(batch, torch.Tensor) or hasattr(batch, "to") and not isinstance(batch, nn.Module):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's parameters (the CPU for a model without any)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def batch_size_of(batch) -> int:
+    """The number of examples in a batch: the length of its first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return len(batch)
+    if isinstance(batch, dict) or hasattr(batch, "keys"):
+        return batch_size_of(next(iter(batch.values())))
+    if isinstance(batch, (list, tuple)) and batch:
+        return batch_size_of(batch[0])
+    raise TypeError(f"cannot tell the size of a batch of type {type(batch).__name__}")
+
+
+def decay_groups(params, weight_decay: float) -> list[dict]:
+    """Optimiser groups that decay weight matrices and embeddings only.
+
+    Parameters with two or more dimensions (the weights of linear, convolutional and
+    embedding layers) get ``weight_decay``; vectors (biases, LayerNorm scales and
+    shifts) get none: shrinking a bias or a normalisation gain towards zero is not a
+    useful prior (nanoGPT's ``configure_optimizers`` makes the same split). ``params``
+    may be parameters or groups (dicts with ``"params"``, e.g. a smaller learning rate
+    for a pre-trained encoder); each group is split in two, keeping its other settings.
+    Frozen parameters (``requires_grad=False``) are left out.
+    """
+    params = list(params)
+    groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+    out = []
+    for group in groups:
+        ps = [p for p in group["params"] if p.requires_grad]
+        rest = {k: v for k, v in group.items() if k != "params"}
+        decay = [p for p in ps if p.dim() >= 2]
+        no_decay = [p for p in ps if p.dim() < 2]
+        if decay:
+            out.append({**rest, "params": decay, "weight_decay": weight_decay})
+        if no_decay:
+            out.append({**rest, "params": no_decay, "weight_decay": 0.0})
+    if not out:
+        raise ValueError("no trainable parameters to optimise")
+    return out
+
+
+def make_optimizer(name: str, params, *, lr: float, weight_decay: float = 0.0):
+    """``"sgd"`` (``theta -= lr * grad``), ``"adam"`` or ``"adamw"`` (decoupled weight decay).
+
+    Weight decay applies to weight matrices only (:func:`decay_groups`).
+    """
+    if name not in ("sgd", "adam", "adamw"):
+        raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {name!r}")
+    groups = decay_groups(params, weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def linear_warmup(total_steps: int, warmup_steps: int) -> Callable:
+    """A schedule for :func:`fit`: the learning rate rises linearly from 0 over ``warmup_steps``
+    optimiser steps, then falls linearly to 0 at ``total_steps`` (BERT's schedule)."""
+    if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
+        raise ValueError(f"need 0 <= warmup_steps <= total_steps and total_steps >= 1, "
+                         f"got {warmup_steps} and {total_steps}")
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], Iterable], *,
+        epochs: int, lr: float, optimizer: str = "adamw", weight_decay: float = 0.0,
+        params=None, schedule: Callable | None = None, clip: float | None = None, seed: int = 0,
+        on_epoch_end: Callable | None = None, log_every: int = 0, loss_name: str = "loss",
+        device=None) -> dict:
+    """Train ``model`` for ``epochs`` epochs; return its history.
+
+    Args:
+        model: the module to train (moved to ``device``).
+        step: ``step(model, batch) -> loss``, a scalar tensor: the forward pass and the
+            objective of one batch (e.g. :func:`classification_step`).
+        batches: ``batches(generator)`` yields one epoch of batches (tensors, or tuples
+            or dicts of tensors, on the CPU). It is called at the start of every epoch
+            with the run's one random generator (seeded by ``seed``), which it may use
+            for the order and for random corruption of the inputs.
+        epochs, lr: the usual; ``optimizer``: ``"adamw"``, ``"adam"`` or ``"sgd"``.
+        weight_decay: on weight matrices only (:func:`decay_groups`).
+        params: optional parameters or parameter groups (default: ``model.parameters()``).
+        schedule: optional ``schedule(optimizer) -> LR scheduler`` stepped after every
+            update (e.g. :func:`linear_warmup`).
+        clip: optional maximum gradient norm.
+        on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch in
+            eval mode (e.g. :class:`KeepBest`); every number it returns is appended to
+            ``history[name]``. A true ``"stop"`` ends training after that epoch.
+        log_every: print a line every this many epochs (0 = silent).
+        loss_name: what the log line calls the training loss.
+        device: where to train; the model is moved there. Default: where the model's
+            parameters already are (so a notebook's later cells find it where they left
+            it; put it on :func:`ptutils.config.device` first to train on a GPU).
+
+    Returns:
+        ``{"loss": [mean training loss per epoch], <each on_epoch_end number>: [...],
+        "epochs_run": epochs trained, "seconds": wall time}``.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if device is None:
+        device = model_device(model)
+    else:
+        device = torch.device(device)
+        model.to(device)
+    g = torch.Generator().manual_seed(seed)
+    opt = make_optimizer(optimizer, model.parameters() if params is None else params, lr=lr,
+                         weight_decay=weight_decay)
+    sched = schedule(opt) if schedule is not None else None
+    history, t0 = {"loss": []}, time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        total, n = 0.0, 0
+        for batch in batches(g):
+            size = batch_size_of(batch)
+            loss = step(model, to_device(batch, device))  # forward and loss
+            if not loss.dim() == 0:
+                raise ValueError(f"step must return a scalar loss, got shape {tuple(loss.shape)}")
+            opt.zero_grad()
+            loss.backward()  # backward: gradients of the loss
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()  # update: theta <- theta - lr * step
+            if sched is not None:
+                sched.step()
+            total, n = total + loss.item() * size, n + size
+        if n == 0:
+            raise ValueError("an epoch had no batches: is the training set empty?")
+        history["loss"].append(total / n)
+        model.eval()
+        report = on_epoch_end(epoch, model) if on_epoch_end is not None else None
+        report = report or {}
+        for k, v in report.items():
+            if k != "stop":
+                history.setdefault(k, []).append(v)
+        if log_every and (epoch + 1) % log_every == 0:
+            more = "".join(f"  {k} {v:.4f}" for k, v in report.items() if k != "stop")
+            print(f"epoch {epoch + 1:3d}/{epochs}  {loss_name} {history['loss'][-1]:.4f}{more}")
+        if report.get("stop"):
+            break
+    model.eval()
+    history["epochs_run"] = len(history["loss"])
+    history["seconds"] = time.perf_counter() - t0
+    return history
+
+
+def shuffled(n: int, batch_size: int, generator: torch.Generator):
+    """Index batches of a random permutation of ``range(n)`` (the usual epoch)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return torch.randperm(n, generator=generator).split(batch_size)
 
 
 def _index(inputs, idx):
@@ -38,117 +229,97 @@ def _length(inputs) -> int:
     return len(inputs)
 
 
+def classification_step(model: nn.Module, batch) -> torch.Tensor:
+    """Cross-entropy of a classifier on one batch ``(inputs, labels)``."""
+    inputs, labels = batch
+    logits = _call(model, inputs)  # (B, num_classes)
+    return nn.functional.cross_entropy(logits, labels)
+
+
 def train_classifier(model: nn.Module, inputs, labels: torch.Tensor, *, epochs: int = 10,
                      lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 32,
                      seed: int = 0, log_every: int = 0, optimizer: str = "adamw",
-                     on_epoch_end=None, params=None) -> dict:
-    """Train ``model`` with cross-entropy and AdamW on mini-batches; return the loss history.
+                     on_epoch_end=None, params=None, device=None) -> dict:
+    """Train a classifier with cross-entropy (:func:`classification_step`) by :func:`fit`.
 
     Args:
         model: maps a batch of inputs to logits ``(B, num_classes)``.
         inputs: a tensor ``(N, ...)`` or a dict of tensors (passed as keyword arguments).
         labels: ``(N,)`` integer class labels.
-        epochs, lr, weight_decay, batch_size: the usual.
         seed: seeds the batch order (the model's initialisation is the caller's).
-        log_every: print a progress line every this many epochs (0 = silent).
-        optimizer: ``"adamw"``, ``"adam"`` or ``"sgd"`` (plain gradient descent).
-        on_epoch_end: optional ``f(epoch, model) -> dict`` called after each epoch
-            (in eval mode), e.g. to measure validation accuracy; its results are
-            collected in ``history["epochs"]``. A result with a true ``"stop"``
-            ends training after that epoch (early stopping, :class:`KeepBest`).
-        params: optional parameter groups for the optimiser (e.g. a smaller learning
-            rate for a pre-trained encoder, :func:`ptutils.finetune.param_groups`);
-            default: all of ``model.parameters()`` at ``lr``.
+        on_epoch_end, params, log_every, optimizer, device: as in :func:`fit`.
 
     Returns:
-        ``{"loss": [mean loss per epoch], "epochs": [on_epoch_end results], "seconds": wall time}``.
+        :func:`fit`'s history.
     """
     n = _length(inputs)
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or labels.dim() != 1:
         raise TypeError("labels must be a 1-D torch.long tensor of class indices")
     if len(labels) != n:
         raise ValueError(f"{n} inputs but {len(labels)} labels")
-    g = torch.Generator().manual_seed(seed)
-    opt = make_optimizer(optimizer, model.parameters() if params is None else params, lr=lr,
-                         weight_decay=weight_decay)
-    history, extra, t0 = [], [], time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        total = 0.0
-        for idx in _batches(n, batch_size, g):
-            logits = _call(model, _index(inputs, idx))  # forward: (B, num_classes)
-            loss = nn.functional.cross_entropy(logits, labels[idx])  # loss
-            opt.zero_grad()
-            loss.backward()  # backward: gradients of the loss
-            opt.step()  # update: theta <- theta - lr * step
-            total += loss.item() * len(idx)
-        history.append(total / n)
-        model.eval()
-        if on_epoch_end is not None:
-            extra.append(on_epoch_end(epoch, model))
-        if log_every and (epoch + 1) % log_every == 0:
-            more = "".join(f"  {k} {v:.4f}" for k, v in (extra[-1] if extra else {}).items())
-            print(f"epoch {epoch + 1:3d}/{epochs}  loss {history[-1]:.4f}{more}")
-        if extra and isinstance(extra[-1], dict) and extra[-1].get("stop"):
-            break
-    return {"loss": history, "epochs": extra, "seconds": time.perf_counter() - t0}
 
+    def batches(g):
+        for idx in shuffled(n, batch_size, g):
+            yield _index(inputs, idx), labels[idx]
 
-def make_optimizer(name: str, params, *, lr: float, weight_decay: float = 0.0):
-    """``"sgd"`` (``theta -= lr * grad``), ``"adam"`` or ``"adamw"`` (decoupled weight decay)."""
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {name!r}")
+    return fit(model, classification_step, batches, epochs=epochs, lr=lr, optimizer=optimizer,
+               weight_decay=weight_decay, params=params, seed=seed, on_epoch_end=on_epoch_end,
+               log_every=log_every, device=device)
 
 
 @torch.no_grad()
 def predict(model: nn.Module, inputs, batch_size: int = 256) -> torch.Tensor:
-    """Predicted class indices ``(N,)`` in evaluation mode."""
+    """Predicted class indices ``(N,)`` in evaluation mode (on the model's device; returned on the CPU)."""
     model.eval()
     n = _length(inputs)
-    out = [_call(model, _index(inputs, torch.arange(i, min(i + batch_size, n)))).argmax(-1)
+    where = model_device(model)
+    out = [_call(model, to_device(_index(inputs, torch.arange(i, min(i + batch_size, n))), where)).argmax(-1).cpu()
            for i in range(0, n, batch_size)]
-    return torch.cat(out)
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 class KeepBest:
     """An ``on_epoch_end`` callback for early stopping on validation data.
 
-    After every epoch it scores the model with ``score(model)`` (for example accuracy
-    on the validation sentences, never the test set) and keeps a copy of the weights
-    of the best epoch so far (ties: the earlier epoch); :meth:`restore` loads them
-    back. Works with :func:`train_classifier`, :func:`ptutils.finetune.finetune_hf`
-    and :func:`ptutils.compression.train_student`.
+    After every ``every``-th epoch (and the last one, ``last``) it scores the model with
+    ``score(model)`` (for example accuracy on the validation sentences, never the test
+    set; ``mode="min"`` for a loss) and keeps a copy of the weights of the best epoch so
+    far (ties: the earlier epoch); :meth:`restore` loads them back. Works with every loop built on :func:`fit`.
 
-    With ``patience=p`` it also asks :func:`train_classifier` to stop once ``p``
-    epochs in a row have not beaten the best score (the other loops ignore the
-    request and run all their epochs); ``patience=None`` never stops early.
+    With ``patience=p`` it also asks :func:`fit` to stop once ``p`` scored epochs in a
+    row have not beaten the best score; ``patience=None`` never stops early.
 
     Attributes:
-        best: the best score seen; epoch: its epoch (0-based); scores: every epoch's score.
+        best: the best score seen; epoch: its epoch (0-based); scores: every score;
+        scored: the epochs (0-based) that were scored.
     """
 
-    def __init__(self, score, patience: int | None = None):
+    def __init__(self, score, patience: int | None = None, *, every: int = 1, last: int | None = None,
+                 name: str = "val_acc", mode: str = "max"):
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be a positive number of epochs or None, got {patience}")
-        self.score, self.patience = score, patience
-        self.best, self.epoch, self.state, self.scores = float("-inf"), None, None, []
+        if every < 1:
+            raise ValueError(f"every must be a positive number of epochs, got {every}")
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' (accuracy) or 'min' (a loss), got {mode!r}")
+        self.score, self.patience, self.every, self.last, self.name = score, patience, every, last, name
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best = float("-inf") if mode == "max" else float("inf")
+        self.epoch, self.state, self.scores, self.scored = None, None, [], []
 
     def __call__(self, epoch: int, model: nn.Module) -> dict:
-        import copy
-
+        if (epoch + 1) % self.every and epoch + 1 != self.last:
+            return {}
         s = float(self.score(model))
         self.scores.append(s)
-        if s > self.best:
+        self.scored.append(epoch)
+        if self.sign * s > self.sign * self.best:
             self.best, self.epoch = s, epoch
             self.state = copy.deepcopy(model.state_dict())
+        report = {self.name: s}
         if self.patience is not None:
-            return {"val_acc": s, "stop": epoch - self.epoch >= self.patience}
-        return {"val_acc": s}
+            report["stop"] = len([e for e in self.scored if e > self.epoch]) >= self.patience
+        return report
 
     def restore(self, model: nn.Module) -> nn.Module:
         """Load the best epoch's weights into ``model`` (in eval mode) and return it."""
@@ -156,3 +327,15 @@ class KeepBest:
             raise RuntimeError("no epoch has been scored yet")
         model.load_state_dict(self.state)
         return model.eval()
+
+
+def epochs_for(n_examples: int, *, epochs: int, batch_size: int, min_steps: int) -> int:
+    """``epochs``, or more if that many epochs would make fewer than ``min_steps`` optimiser steps.
+
+    An epoch of a few labelled examples is a single step; a fixed number of epochs
+    would then barely move the weights.
+    """
+    if n_examples < 1 or batch_size < 1 or epochs < 1 or min_steps < 0:
+        raise ValueError("n_examples, batch_size and epochs must be positive and min_steps non-negative")
+    per_epoch = -(-n_examples // batch_size)
+    return max(epochs, -(-min_steps // per_epoch))

@@ -49,7 +49,7 @@ def test_masked_only_loss_equals_full_loss_and_training_helps(tok):
     with pytest.raises(ValueError, match="no masked"):
         mlm_loss(model, inputs, torch.full_like(labels, -100))
     h = pretrain_mlm(model, blocks[:400], blocks[400:480], t, epochs=2, batch_size=32)
-    assert h["val"][-1] < h["val"][0] and len(h["train"]) == 2
+    assert h["val_loss"][-1] < h["initial_val_loss"] and len(h["loss"]) == len(h["val_loss"]) == 2
     assert len(fill_mask(model, t, "the [MASK] said", topk=3)) == 3
     with pytest.raises(ValueError, match="exactly one"):
         fill_mask(model, t, "no mask here")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import ptutils
-from ptutils.autoencoder import ConvAutoencoder, MLPAutoencoder, corrupt, pretrain
+from ptutils.autoencoder import ConvAutoencoder, MLPAutoencoder, corrupt, pretrain_autoencoder
 from ptutils.cnn import DigitCNN
 from ptutils.contrastive import ContrastiveModel, augment, nt_xent, pretrain_contrastive
 from ptutils.finetune import apply_strategy, copy_weights, load_report, param_groups
@@ -21,7 +21,7 @@ def test_autoencoder_loss_falls_and_is_reproducible(corruption):
     for _ in range(2):
         ptutils.set_seed(0)
         ae = ConvAutoencoder()
-        runs.append(pretrain(ae, x, epochs=5, corruption=corruption, seed=0)["loss"])
+        runs.append(pretrain_autoencoder(ae, x, epochs=5, corruption=corruption, seed=0)["loss"])
     assert runs[0] == runs[1]
     assert runs[0][-1] < 0.7 * runs[0][0]
     assert ae(x[:3]).shape == (3, 1, 8, 8)
@@ -30,14 +30,14 @@ def test_autoencoder_loss_falls_and_is_reproducible(corruption):
 def test_mlp_autoencoder_and_errors():
     x, _ = images(64)
     ae = MLPAutoencoder()
-    h = pretrain(ae, x, epochs=3)
+    h = pretrain_autoencoder(ae, x, epochs=3)
     assert ae(x).shape == (64, 64) and len(h["loss"]) == 3
     with pytest.raises(ValueError, match="corruption"):
-        pretrain(ae, x, corruption="blur")
+        pretrain_autoencoder(ae, x, corruption="blur")
     with pytest.raises(TypeError, match="floating"):
-        pretrain(ae, x.long())
+        pretrain_autoencoder(ae, x.long())
     with pytest.raises(ValueError, match="no images"):
-        pretrain(ae, x[:0])
+        pretrain_autoencoder(ae, x[:0])
     g = torch.Generator().manual_seed(0)
     assert (corrupt(torch.ones(1000), "mask", 0.3, g) == 0).float().mean().item() == pytest.approx(0.3, abs=0.05)
 
