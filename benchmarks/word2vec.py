@@ -17,7 +17,7 @@ import numpy as np
 
 import ptutils
 from ptutils.data import gensim_data_path, load_text_corpus
-from ptutils.embeddings import Word2VecConfig, gensim_word2vec, train_word2vec
+from ptutils.word2vec import Word2VecConfig, gensim_word2vec, train_word2vec
 
 BENCH = ("wordsim353.tsv", "simlex999.txt")
 

@@ -62,6 +62,14 @@ def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
 
 _TOKEN = None
 
+#: Word-level special tokens and their indices, shared by every word vocabulary in the book
+#: (:func:`ptutils.textclf.word_index`, :meth:`ptutils.word2vec.WordVectors.to_embedding`,
+#: :func:`ptutils.seq_autoencoder.make_word_index`): padding is 0, unknown words are 1 and,
+#: where a decoder needs it, the begin-of-sentence token is 2. (The WordPiece tokenizer of
+#: chapter 8 has BERT's own, :data:`ptutils.mlm.WORDPIECE_SPECIALS`.)
+PAD, UNK, BOS = 0, 1, 2
+PAD_TOKEN, UNK_TOKEN, BOS_TOKEN = "<pad>", "<unk>", "<bos>"
+
 
 def tokenize(text: str, *, remove_stopwords: bool = False) -> list[str]:
     """Lower-case, then split into word tokens with NLTK (no downloaded data needed).

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-PAD, UNK, BOS = 0, 1, 2
-SPECIALS = ("<pad>", "<unk>", "<bos>")
+from .data import BOS, BOS_TOKEN, PAD, PAD_TOKEN, UNK, UNK_TOKEN
+
+SPECIALS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN)  # indices PAD, UNK, BOS
 
 
 def make_word_index(vocab_words, max_words: int | None = None) -> dict:
@@ -294,7 +295,7 @@ def vocabulary_of(texts, *, min_count: int = 1, max_words: int | None = None) ->
     the most frequent ones.
     """
     from .data import tokenize
-    from .embeddings import build_vocab
+    from .word2vec import build_vocab
 
     return make_word_index(build_vocab([tokenize(t) for t in texts], min_count=min_count).words, max_words)
 

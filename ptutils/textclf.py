@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from .attention import AttentionPooling
-
-PAD, UNK = 0, 1
+from .data import PAD, PAD_TOKEN, UNK, UNK_TOKEN
 
 
 def encode_tokens(token_lists, word_to_index: dict, max_len: int = 40):
@@ -23,7 +22,7 @@ def encode_tokens(token_lists, word_to_index: dict, max_len: int = 40):
 
     Args:
         token_lists: a list of lists of words.
-        word_to_index: the mapping from :meth:`ptutils.embeddings.WordVectors.to_embedding`
+        word_to_index: the mapping from :meth:`ptutils.word2vec.WordVectors.to_embedding`
             (or any mapping with ``<pad>`` = 0 and ``<unk>`` = 1).
         max_len: longer sentences are truncated.
 
@@ -31,8 +30,8 @@ def encode_tokens(token_lists, word_to_index: dict, max_len: int = 40):
         ``(ids, mask)``: ``(N, T)`` long and ``(N, T)`` bool, with ``T`` the longest
         (truncated) sentence.
     """
-    if word_to_index.get("<pad>") != PAD or word_to_index.get("<unk>") != UNK:
-        raise ValueError("word_to_index must map '<pad>' to 0 and '<unk>' to 1")
+    if word_to_index.get(PAD_TOKEN) != PAD or word_to_index.get(UNK_TOKEN) != UNK:
+        raise ValueError(f"word_to_index must map {PAD_TOKEN!r} to {PAD} and {UNK_TOKEN!r} to {UNK}")
     if isinstance(token_lists, str) or any(isinstance(t, str) for t in token_lists):
         raise TypeError("token_lists must be a list of token lists, e.g. [['a', 'film'], ...]")
     rows = [[word_to_index.get(w, UNK) for w in toks[:max_len]] or [UNK] for toks in token_lists]
@@ -81,7 +80,7 @@ def word_index(token_lists, min_count: int = 2) -> dict:
     is trained on, so it owes nothing to a pre-trained model's vocabulary. Ordered by
     decreasing count; ``<pad>`` is 0 and ``<unk>`` is 1, as :func:`encode_tokens` expects.
     """
-    from .embeddings import build_vocab
+    from .word2vec import build_vocab
 
     vocab = build_vocab(token_lists, min_count=min_count)
-    return {"<pad>": PAD, "<unk>": UNK, **{w: i + 2 for i, w in enumerate(vocab.words)}}
+    return {PAD_TOKEN: PAD, UNK_TOKEN: UNK, **{w: i + 2 for i, w in enumerate(vocab.words)}}

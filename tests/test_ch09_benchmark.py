@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ptutils.embeddings import Word2VecConfig, cached_word2vec, corpus_fingerprint, train_word2vec, word2vec_recipe
+from ptutils.word2vec import Word2VecConfig, cached_word2vec, corpus_fingerprint, train_word2vec, word2vec_recipe
 from ptutils.textclf import encode_tokens, word_index
 
 CORPUS = [["the", "film", "is", "good"], ["the", "film", "is", "bad"], ["a", "good", "film"],

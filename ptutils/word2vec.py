@@ -145,8 +145,10 @@ class WordVectors:
         pad = np.zeros((1, self.dim), np.float32)
         unk = self.vectors.mean(0, keepdims=True)
         weight = torch.from_numpy(np.concatenate([pad, unk, self.vectors]))
-        emb = torch.nn.Embedding.from_pretrained(weight, freeze=freeze, padding_idx=0)
-        mapping = {"<pad>": 0, "<unk>": 1, **{w: i + 2 for i, w in enumerate(self.vocab.words)}}
+        from .data import PAD, PAD_TOKEN, UNK, UNK_TOKEN
+
+        emb = torch.nn.Embedding.from_pretrained(weight, freeze=freeze, padding_idx=PAD)
+        mapping = {PAD_TOKEN: PAD, UNK_TOKEN: UNK, **{w: i + 2 for i, w in enumerate(self.vocab.words)}}
         return emb, mapping
 
     def evaluate_word_pairs(self, path) -> tuple[float, float]:
@@ -344,7 +346,7 @@ def word2vec_recipe(sentences, cfg: Word2VecConfig) -> dict:
     """The cache recipe of :func:`cached_word2vec`: the corpus fingerprint and every setting."""
     from dataclasses import asdict
 
-    return {"what": "ptutils.embeddings.train_word2vec (skip-gram, negative sampling)",
+    return {"what": "ptutils.word2vec.train_word2vec (skip-gram, negative sampling)",
             "config": asdict(cfg), "corpus": corpus_fingerprint(sentences),
             "sentences": len(sentences), "tokens": int(sum(len(s) for s in sentences))}
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ptutils.data import gensim_data_path, load_text_corpus, tokenize
-from ptutils.embeddings import (Word2VecConfig, WordVectors, build_vocab, gensim_word2vec,
+from ptutils.word2vec import (Vocab, Word2VecConfig, WordVectors, build_vocab, gensim_word2vec,
                                 keep_probabilities, sgns_loss_and_grads, skipgram_pairs,
                                 train_word2vec)
 
@@ -91,11 +91,32 @@ def test_word_vectors_api_and_conversions():
         WordVectors(wv.vocab, wv.vectors[:3])
 
 
+def test_word_pair_evaluation_is_spearman_and_an_oov_rate(tmp_path):
+    """Similarities ranked like the human scores give rho = 1 (not Pearson's r), reversed -1."""
+    angles = np.array([0.0, 0.3, 0.6, 0.9, 1.2])  # cos(x, w) falls as the angle grows
+    vectors = np.stack([np.cos(angles), np.sin(angles)], 1)
+    wv = WordVectors(Vocab(["x", "a", "b", "c", "d"], np.ones(5, dtype=np.int64)), vectors)
+    f = tmp_path / "pairs.tsv"
+    for scores, expected in (([10.0, 9.9, 2.0, 1.0], 1.0), ([1.0, 2.0, 9.9, 10.0], -1.0)):
+        rows = [f"x\t{w}\t{s}" for w, s in zip("abcd", scores, strict=True)]
+        f.write_text("# word1 word2 score\n" + "\n".join(rows + ["x\tunseen\t5.0"]) + "\n")
+        rho, oov = wv.evaluate_word_pairs(f)
+        assert rho == pytest.approx(expected, abs=1e-9) and oov == pytest.approx(1 / 5)
+
+
 def test_gensim_loader_and_evaluation():
+    from scipy.stats import spearmanr
+
     corpus = load_text_corpus("lee")
     gv, secs = gensim_word2vec(corpus, epochs=2, workers=1)
-    rho, oov = gv.evaluate_word_pairs(gensim_data_path("wordsim353.tsv"))
-    assert -1 <= rho <= 1 and 0 < oov < 1
+    assert len(gv) > 1000 and gv.dim == Word2VecConfig().dim and secs > 0
+    path = gensim_data_path("wordsim353.tsv")
+    rho, oov = gv.evaluate_word_pairs(path)
+    pairs = [line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
+    known = [(a.lower(), b.lower(), float(s)) for a, b, s in pairs if a.lower() in gv and b.lower() in gv]
+    assert oov == pytest.approx(1 - len(known) / len(pairs))  # a fraction, not gensim's percentage
+    ours = spearmanr([gv.similarity(a, b) for a, b, _ in known], [s for *_, s in known]).statistic
+    assert rho == pytest.approx(ours, abs=5e-3)  # (gensim ranks float32 similarities: ties can differ)
 
 
 def test_tokenize_lowercases_before_stopwords():
