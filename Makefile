@@ -54,8 +54,12 @@ test-lib: $(STAMP)
 test-notebooks: $(STAMP)
 	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
 
+# The execution cache (jupyter-cache) is keyed on each notebook's cells only; build_cache.py
+# clears it when the library (ptutils/, requirements, installed versions) changed since it was filled.
 book: $(STAMP) $(VENDOR)
-	PTUTILS_FAST=0 PTUTILS_STRICT=1 $(BIN)/jupyter-book build . --builder html -W --keep-going
+	$(BIN)/python tools/build_cache.py prepare _build
+	PTUTILS_FAST=0 PTUTILS_STRICT=1 $(BIN)/jupyter-book build . --builder html -W --keep-going; status=$$?; \
+		$(BIN)/python tools/build_cache.py finish _build && exit $$status
 	@echo "The site is in _build/html; 'make serve' shows it at http://127.0.0.1:$(PORT)"
 
 serve:
