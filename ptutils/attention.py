@@ -11,8 +11,11 @@ Two paths compute the same thing:
 :func:`attention` chooses between them, and :class:`MultiHeadAttention` uses the fast
 path unless the weights are asked for. The tests check that both paths agree.
 
-Mask convention (the same as PyTorch's): a boolean mask, ``True`` where a query
-may attend to a key, broadcastable to ``(..., T_q, T_k)``.
+Mask convention (the same as ``F.scaled_dot_product_attention``'s): a boolean mask,
+``True`` where a query may attend to a key, broadcastable to ``(..., T_q, T_k)``.
+(``nn.MultiheadAttention``'s ``key_padding_mask`` is the opposite: ``True`` = ignore.)
+:class:`MultiHeadAttention` takes a padding mask separately, by name
+(``attention_mask=``, ``(B, T_k)``), so it is never mistaken for a ``(T_q, T_k)`` one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
             raise ValueError(f"{name} must have shape (..., T, d), got {tuple(t.shape)}")
     if not (q.dtype == k.dtype == v.dtype):
         raise TypeError(f"q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        raise ValueError(
+            f"q, k and v must have the same batch dimensions (everything before (T, d)), got "
+            f"q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)}"
+        )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
             f"q and k must have the same last dimension d_k, got q {tuple(q.shape)} "
@@ -46,22 +54,35 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         )
 
 
+def _check_mask_dtype(mask, name: str = "mask") -> None:
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{name} must be a bool tensor (True = may attend), got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        if mask.is_floating_point():
+            hint = ("a float mask is ambiguous (1/0, or an additive 0/-inf mask?): pass mask.bool() "
+                    "if 1 means may attend, or mask == 0 if it is additive")
+        else:
+            hint = "pass mask.bool() if 1 means may attend"
+        raise TypeError(f"{name} must be a bool tensor (True = may attend), got dtype {mask.dtype}: {hint}")
+
+
 def _check_mask(mask: torch.Tensor | None, q: torch.Tensor, k: torch.Tensor) -> None:
     if mask is None:
         return
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise TypeError(f"mask must be a bool tensor (True = may attend), got {got}")
-    target = (*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+    _check_mask_dtype(mask)
+    target = (*q.shape[:-2], q.shape[-2], k.shape[-2])  # the scores' shape (..., T_q, T_k)
     try:
         full = torch.broadcast_shapes(mask.shape, target)
     except RuntimeError:
         raise ValueError(
             f"mask of shape {tuple(mask.shape)} does not broadcast to the score shape "
-            f"(..., T_q, T_k) = {target}"
+            f"(..., T_q, T_k) = {target} of q {tuple(q.shape)} and k {tuple(k.shape)}"
         ) from None
     if full != torch.Size(target):
-        raise ValueError(f"mask of shape {tuple(mask.shape)} would enlarge the scores {target}")
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} would enlarge the scores {target} to {tuple(full)}: "
+            f"it has more (or larger) batch dimensions than q {tuple(q.shape)} and k {tuple(k.shape)}"
+        )
     if not mask.any(dim=-1).all():
         raise ValueError("mask hides every key from some query: its softmax would be NaN")
 
@@ -131,9 +152,41 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     ``attention_mask`` is the tensor Hugging Face tokenizers return: 1 for real
     tokens, 0 for padding. The result broadcasts over heads and query positions.
     """
+    if not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(f"attention_mask must be a tensor of 1s and 0s, got {type(attention_mask).__name__}")
     if attention_mask.dim() != 2:
         raise ValueError(f"attention_mask must have shape (B, T), got {tuple(attention_mask.shape)}")
+    if attention_mask.dtype != torch.bool and ((attention_mask != 0) & (attention_mask != 1)).any():
+        raise ValueError("attention_mask must hold only 1 (real token) and 0 (padding)")
     return attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T)
+
+
+def _mha_mask(mask, attention_mask, B: int, T_q: int, T_k: int):
+    """The one bool mask :class:`MultiHeadAttention` applies, broadcastable to ``(B, h, T_q, T_k)``.
+
+    ``mask`` must have an explicit rank, 2 (``(T_q, T_k)``) or 4; a padding mask comes
+    separately as ``attention_mask`` ``(B, T_k)``. Both given: a pair is kept if both keep it.
+    """
+    if mask is not None:
+        _check_mask_dtype(mask)
+        if mask.dim() == 2 and tuple(mask.shape) != (T_q, T_k):
+            raise ValueError(
+                f"a 2-D mask is a (T_q, T_k) = ({T_q}, {T_k}) attention mask, got {tuple(mask.shape)}; "
+                f"pass a (B, T_k) padding mask as attention_mask="
+            )
+        if mask.dim() not in (2, 4):
+            raise ValueError(
+                f"mask must be 2-D (T_q, T_k) or 4-D, broadcastable to (B, h, T_q, T_k), got shape "
+                f"{tuple(mask.shape)}: use mask[:, None] for a (B, T_q, T_k) mask, and pass a "
+                f"(B, T_k) padding mask as attention_mask="
+            )
+    if attention_mask is not None:
+        keys = padding_mask(attention_mask)  # (B, 1, 1, T_k); checks the type, rank and values
+        if tuple(attention_mask.shape) != (B, T_k):
+            raise ValueError(f"attention_mask must have shape (B, T_k) = ({B}, {T_k}), got "
+                             f"{tuple(attention_mask.shape)}")
+        mask = keys if mask is None else mask & keys
+    return mask
 
 
 class MultiHeadAttention(nn.Module):
@@ -151,7 +204,10 @@ class MultiHeadAttention(nn.Module):
 
     Shapes:
         x_q: ``(B, T_q, d_model)``; x_kv: ``(B, T_k, d_model)`` (defaults to ``x_q``);
-        mask: broadcastable to ``(B, num_heads, T_q, T_k)``;
+        mask: ``(T_q, T_k)`` (e.g. :func:`causal_mask`) or 4-D, broadcastable to
+        ``(B, num_heads, T_q, T_k)`` (e.g. :func:`padding_mask`), bool, True = may attend;
+        attention_mask: ``(B, T_k)``, 1 at real tokens and 0 at padding (a tokenizer's
+        ``attention_mask``; given by name, so a ``(B, T)`` mask is never read as ``(T_q, T_k)``);
         output: ``(B, T_q, d_model)``; weights: ``(B, num_heads, T_q, T_k)``.
     """
 
@@ -173,7 +229,7 @@ class MultiHeadAttention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.d_k).transpose(1, 2)  # (B, h, T, d_k)
 
-    def forward(self, x_q, x_kv=None, mask=None, need_weights: bool = False):
+    def forward(self, x_q, x_kv=None, mask=None, need_weights: bool = False, *, attention_mask=None):
         """Return ``(output, weights)``; ``weights`` is None unless ``need_weights``."""
         if x_kv is None:
             x_kv = x_q
@@ -182,6 +238,9 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(
                     f"{name} must have shape (B, T, d_model={self.d_model}), got {tuple(x.shape)}"
                 )
+        if x_q.shape[0] != x_kv.shape[0]:
+            raise ValueError(f"x_q {tuple(x_q.shape)} and x_kv {tuple(x_kv.shape)} must have the same batch size B")
+        mask = _mha_mask(mask, attention_mask, x_q.shape[0], x_q.shape[1], x_kv.shape[1])
         q = self._split(self.w_q(x_q))  # (B, h, T_q, d_k)
         k = self._split(self.w_k(x_kv))  # (B, h, T_k, d_k)
         v = self._split(self.w_v(x_kv))  # (B, h, T_k, d_k)

@@ -45,12 +45,35 @@ def load_report(model: nn.Module, state: dict) -> dict:
     }
 
 
+def _has_parameters(m: nn.Module) -> bool:
+    return any(True for _ in m.parameters())
+
+
 def _layers(encoder: nn.Module) -> list[nn.Module]:
-    return [m for m in encoder.modules() if any(True for _ in m.parameters(recurse=False))]
+    """The encoder's layers, first to last, as ``"partial"`` counts them.
+
+    A Transformer's layers are its blocks: the one ``nn.ModuleList`` of blocks it holds
+    (``blocks`` in :class:`ptutils.TransformerEncoder`, ``encoder.layer`` in a Hugging
+    Face ``BertModel``); its embeddings and BERT's pooler are not layers. Any other
+    encoder (an ``nn.Sequential`` of convolutions) counts its children that have parameters.
+    """
+    stacks = {name: m for name, m in encoder.named_modules()
+              if isinstance(m, nn.ModuleList) and len(m) and all(_has_parameters(b) for b in m)}
+    outer = [name for name in stacks  # a ModuleList inside a block (heads, experts) is no stack of layers
+             if not any(other != name and name.startswith(other + ".") for other in stacks)]
+    if len(outer) > 1:
+        raise ValueError(f"the encoder holds several stacks of layers {outer}: pass the part to unfreeze")
+    if outer:
+        return list(stacks[outer[0]])
+    return [m for m in encoder.children() if _has_parameters(m)]
 
 
 def apply_strategy(encoder: nn.Module, head: nn.Module, strategy: str, unfreeze_last: int = 1) -> int:
-    """Set ``requires_grad`` for a fine-tuning strategy; return the number of trainable parameters."""
+    """Set ``requires_grad`` for a fine-tuning strategy; return the number of trainable parameters.
+
+    ``"partial"`` trains the head and the encoder's last ``unfreeze_last`` layers: for a
+    Transformer, whole blocks (:func:`_layers`); everything below them stays frozen.
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     for p in encoder.parameters():
@@ -58,9 +81,9 @@ def apply_strategy(encoder: nn.Module, head: nn.Module, strategy: str, unfreeze_
     if strategy == "partial":
         layers = _layers(encoder)
         if not 1 <= unfreeze_last <= len(layers):
-            raise ValueError(f"unfreeze_last must be in 1..{len(layers)}, got {unfreeze_last}")
+            raise ValueError(f"unfreeze_last must be in 1..{len(layers)} (the encoder's layers), got {unfreeze_last}")
         for layer in layers[-unfreeze_last:]:
-            for p in layer.parameters(recurse=False):
+            for p in layer.parameters():  # the whole layer, all its sub-modules
                 p.requires_grad_(True)
     for p in head.parameters():
         p.requires_grad_(True)

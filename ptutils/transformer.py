@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -63,6 +64,17 @@ class EncoderConfig:
     pad_token_id: int = 0
 
 
+def _check_ids(ids, name: str, size: int, size_name: str) -> None:
+    """Raise unless ``ids`` is a ``(B, T)`` integer tensor with values in ``[0, size)`` (any ``B``, even 0)."""
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2:
+        raise ValueError(f"{name} must be a (B, T) tensor, got {tuple(ids.shape) if isinstance(ids, torch.Tensor) else ids!r}")
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"{name} must be an integer tensor of ids, got {ids.dtype}")
+    if ids.numel() and (int(ids.max()) >= size or int(ids.min()) < 0):
+        raise ValueError(f"{name} must lie in [0, {size_name}={size}), got values in "
+                         f"[{int(ids.min())}, {int(ids.max())}]")
+
+
 class Embeddings(nn.Module):
     """Token + position (+ segment) embeddings, optionally layer-normalised.
 
@@ -85,9 +97,23 @@ class Embeddings(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, input_ids, token_type_ids=None):
+        """Embed ``(B, T)`` token ids; an empty batch (``B = 0``) gives an empty ``(0, T, d_model)``."""
+        _check_ids(input_ids, "input_ids", self.cfg.vocab_size, "vocab_size")
         T = input_ids.shape[1]
+        if T == 0:
+            raise ValueError(f"input_ids {tuple(input_ids.shape)} has no positions: a sequence needs at least one token")
         if T > self.cfg.max_len:
             raise ValueError(f"sequence length {T} exceeds max_len={self.cfg.max_len}")
+        if token_type_ids is not None:
+            if not isinstance(token_type_ids, torch.Tensor) or token_type_ids.shape != input_ids.shape:
+                raise ValueError(f"token_type_ids {tuple(getattr(token_type_ids, 'shape', ()))} must match "
+                                 f"input_ids {tuple(input_ids.shape)}")
+            if self.token_type is None:
+                if token_type_ids.any():
+                    raise ValueError("token_type_ids given, but this encoder has no segment embeddings "
+                                     "(type_vocab_size=0)")
+            else:
+                _check_ids(token_type_ids, "token_type_ids", self.cfg.type_vocab_size, "type_vocab_size")
         x = self.token(input_ids)  # (B, T, d_model)
         if self.cfg.positional == "learned":
             x = x + self.position(torch.arange(T, device=input_ids.device))  # (T, d_model) broadcast
@@ -106,7 +132,8 @@ class EncoderBlock(nn.Module):
     """One post-norm encoder block: self-attention and feed-forward, each with a residual.
 
     Shapes:
-        x: ``(B, T, d_model)``; mask: broadcastable to ``(B, h, T, T)``;
+        x: ``(B, T, d_model)``; mask: ``(T, T)`` or 4-D, broadcastable to ``(B, h, T, T)``;
+        attention_mask: ``(B, T)`` padding mask, 1 at real tokens (see :class:`MultiHeadAttention`);
         output: ``(B, T, d_model)``.
     """
 
@@ -119,23 +146,40 @@ class EncoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x, mask=None, need_weights: bool = False):
+    def forward(self, x, mask=None, need_weights: bool = False, *, attention_mask=None):
         """Return ``(output, weights)``; ``weights`` is None unless ``need_weights``."""
-        a, weights = self.self_attn(x, mask=mask, need_weights=need_weights)  # (B, T, d_model)
+        a, weights = self.self_attn(x, mask=mask, need_weights=need_weights,
+                                    attention_mask=attention_mask)  # (B, T, d_model)
         x = self.norm1(x + self.dropout(a))
         x = self.norm2(x + self.dropout(self.ffn(x)))  # (B, T, d_model)
         return x, weights
 
 
+class EncoderOutput(NamedTuple):
+    """What :meth:`TransformerEncoder.encode` returns (the fields of Hugging Face's ``BaseModelOutput``)."""
+
+    last_hidden_state: torch.Tensor
+    """The final hidden states ``(B, T, d_model)``: what ``encoder(...)`` returns."""
+    hidden_states: tuple
+    """``num_layers + 1`` tensors ``(B, T, d_model)``: the embeddings, then each block's output."""
+    attentions: tuple | None
+    """``num_layers`` tensors ``(B, h, T, T)`` of attention weights with ``need_weights``, else None."""
+
+
 class TransformerEncoder(nn.Module):
     """Embeddings followed by a stack of :class:`EncoderBlock`.
+
+    Calling the encoder returns the final hidden states, always a tensor;
+    :meth:`encode` returns every layer's hidden states and, if asked, the attention
+    weights, always as an :class:`EncoderOutput`.
 
     Args:
         cfg: an :class:`EncoderConfig` (or keyword arguments for one).
 
     Shapes:
         input_ids: ``(B, T)`` integer token ids; attention_mask: ``(B, T)``, 1 for
-        real tokens and 0 for padding; output: ``(B, T, d_model)``.
+        real tokens and 0 for padding; output: ``(B, T, d_model)``. An empty batch
+        (``B = 0``) gives an empty output.
     """
 
     def __init__(self, cfg: EncoderConfig | None = None, **kwargs):
@@ -152,38 +196,34 @@ class TransformerEncoder(nn.Module):
             for _ in range(cfg.num_layers)
         )
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None,
-                output_hidden_states: bool = False, need_weights: bool = False):
-        """Encode a batch of token ids.
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """Encode a batch of token ids; return the final hidden states ``(B, T, d_model)``."""
+        return self.encode(input_ids, attention_mask, token_type_ids).last_hidden_state
+
+    def encode(self, input_ids, attention_mask=None, token_type_ids=None, *,
+               need_weights: bool = False) -> EncoderOutput:
+        """Encode a batch of token ids, keeping every layer's hidden states.
+
+        Args:
+            need_weights: also return each block's attention weights (this takes the
+                teaching path of attention, which materialises them).
 
         Returns:
-            The final hidden states ``(B, T, d_model)``; with ``output_hidden_states``
-            or ``need_weights``, a dict with ``last_hidden_state``, ``hidden_states``
-            (embeddings then each block) and ``attentions`` (one ``(B, h, T, T)`` per
-            block, or None).
+            An :class:`EncoderOutput` ``(last_hidden_state, hidden_states, attentions)``.
         """
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be a (B, T) tensor, got {getattr(input_ids, 'shape', input_ids)}")
-        if input_ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"input_ids must be an integer tensor of token ids, got {input_ids.dtype}")
-        if int(input_ids.max()) >= self.cfg.vocab_size or int(input_ids.min()) < 0:
-            raise ValueError(f"token ids must lie in [0, vocab_size={self.cfg.vocab_size})")
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, d_model); checks the ids
         mask = None
         if attention_mask is not None:
-            if attention_mask.shape != input_ids.shape:
-                raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must match input_ids "
-                                 f"{tuple(input_ids.shape)}")
+            if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape:
+                raise ValueError(f"attention_mask {tuple(getattr(attention_mask, 'shape', ()))} must match "
+                                 f"input_ids {tuple(input_ids.shape)}")
             mask = padding_mask(attention_mask)  # (B, 1, 1, T)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, d_model)
         hidden, attns = [x], []
         for block in self.blocks:
-            x, w = block(x, mask, need_weights=need_weights)
+            x, w = block(x, mask, need_weights=need_weights)  # (B, T, d_model)
             hidden.append(x)
             attns.append(w)
-        if output_hidden_states or need_weights:
-            return {"last_hidden_state": x, "hidden_states": tuple(hidden),
-                    "attentions": tuple(attns) if need_weights else None}
-        return x
+        return EncoderOutput(x, tuple(hidden), tuple(attns) if need_weights else None)
 
     # ------------------------------------------------------------------ BERT import
     @classmethod

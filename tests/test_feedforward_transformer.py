@@ -42,8 +42,11 @@ def test_encoder_shapes_and_padding_invariance(positional):
     am = torch.tensor([[1] * 6 + [0] * 3])
     out_pad = enc(padded, attention_mask=am)
     torch.testing.assert_close(out_pad[:, :6], out, atol=1e-5, rtol=1e-5)
-    res = enc(ids, need_weights=True)
-    assert len(res["hidden_states"]) == 3 and res["attentions"][0].shape == (1, 4, 6, 6)
+    res = enc.encode(ids, need_weights=True)
+    assert len(res.hidden_states) == 3 and res.attentions[0].shape == (1, 4, 6, 6)
+    torch.testing.assert_close(res.last_hidden_state, out)
+    torch.testing.assert_close(res.hidden_states[-1], out)
+    assert enc.encode(ids).attentions is None
 
 
 def test_encoder_errors():
