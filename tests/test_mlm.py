@@ -15,7 +15,8 @@ def tok():
 
 def test_tokenizer_has_its_vocabulary(tok):
     t, _ = tok
-    assert len(t) == 2000 and t.mask_token_id is not None
+    assert len(t) == 2000 and t.mask_token == "[MASK]"
+    assert t.convert_ids_to_tokens(t.mask_token_id) == "[MASK]" and t.mask_token_id != t.unk_token_id
     assert t.tokenize("the government") == ["the", "government"]
     assert t("hi")["input_ids"][0] == t.cls_token_id
     with pytest.raises(ValueError, match="no texts"):
@@ -50,7 +51,11 @@ def test_masked_only_loss_equals_full_loss_and_training_helps(tok):
         mlm_loss(model, inputs, torch.full_like(labels, -100))
     h = pretrain_mlm(model, blocks[:400], blocks[400:480], t, epochs=2, batch_size=32)
     assert h["val_loss"][-1] < h["initial_val_loss"] and len(h["loss"]) == len(h["val_loss"]) == 2
-    assert len(fill_mask(model, t, "the [MASK] said", topk=3)) == 3
+    enc = t("the [MASK] said", return_tensors="pt")
+    at = int((enc["input_ids"][0] == t.mask_token_id).nonzero())  # the [MASK]'s position (after [CLS])
+    with torch.no_grad():
+        best = model(**enc).logits[0, at].topk(3).indices.tolist()
+    assert fill_mask(model, t, "the [MASK] said", topk=3) == t.convert_ids_to_tokens(best)
     with pytest.raises(ValueError, match="exactly one"):
         fill_mask(model, t, "no mask here")
 

@@ -55,7 +55,7 @@ def test_sentence_embeddings_are_normalised(minilm):
         ptutils.sentence_embeddings("oops", tok, model)
 
 
-def test_finetune_hf_runs_with_labels_and_schedule():
+def test_finetune_hf_runs_with_labels_and_schedule(monkeypatch):
     from transformers import AutoModelForSequenceClassification
 
     from ptutils.finetune import finetune_hf, predict_hf
@@ -67,8 +67,19 @@ def test_finetune_hf_runs_with_labels_and_schedule():
     texts, labels = ptutils.load_polarity()
     idx = list(range(0, 200, 10))
     before = model.classifier.weight.detach().clone()
-    h = finetune_hf(model, tok, [texts[i] for i in idx], labels[idx], epochs=2, batch_size=8)
-    assert len(h["loss"]) == 2 and all(l == l for l in h["loss"])
+    lrs, step = [], torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):  # the learning rate of every update, as AdamW sees it
+        lrs.append(sorted({g["lr"] for g in self.param_groups}))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    h = finetune_hf(model, tok, [texts[i] for i in idx], labels[idx], epochs=2, batch_size=8,
+                    lr=1e-4, warmup_ratio=0.5)
+    # 20 examples in batches of 8: 3 steps an epoch, 6 in all; warm-up over the first 3, then linear decay
+    expected = [1e-4 * f for f in (0, 1 / 3, 2 / 3, 1, 2 / 3, 1 / 3)]
+    assert [g[0] for g in lrs] == pytest.approx(expected) and all(len(g) == 1 for g in lrs)
+    assert len(h["loss"]) == 2 and all(0.3 < l < 1.2 for l in h["loss"])  # near ln 2 for a fresh 2-class head
     assert not torch.equal(before, model.classifier.weight)
     pred = predict_hf(model, tok, texts[:5])
     assert pred.shape == (5,) and set(pred.tolist()) <= {0, 1}

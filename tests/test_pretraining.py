@@ -31,7 +31,7 @@ def test_mlp_autoencoder_and_errors():
     x, _ = images(64)
     ae = MLPAutoencoder()
     h = pretrain_autoencoder(ae, x, epochs=3)
-    assert ae(x).shape == (64, 64) and len(h["loss"]) == 3
+    assert ae(x).shape == (64, 64) and len(h["loss"]) == 3 and h["loss"][-1] < h["loss"][0]
     with pytest.raises(ValueError, match="corruption"):
         pretrain_autoencoder(ae, x, corruption="blur")
     with pytest.raises(TypeError, match="floating"):
