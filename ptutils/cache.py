@@ -191,3 +191,67 @@ def has_model(path, recipe: dict) -> bool:
         return False
     files = meta.get("files") or {}
     return bool(files) and all((path / f).is_file() and file_fingerprint(path / f) == s for f, s in files.items())
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of the ptutils module ``name``, found on disk (nothing is imported), or None."""
+    parts = name.split(".")
+    if parts[0] != "ptutils":
+        return None
+    base = _PACKAGE_DIR.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def library_modules(*names: str) -> list[str]:
+    """The named ptutils modules and every ptutils module they import, directly or not, sorted.
+
+    Read from the source (``import`` statements anywhere in the file, including the lazy
+    ones inside functions), so nothing is imported to find them.
+    """
+    import ast
+
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            raise ImportError(f"{name} is not a ptutils module with a source file")
+        seen.add(name)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            found = []
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{base}.{node.module}" if node.module else base
+                else:
+                    base = node.module or ""
+                found = [base] + [f"{base}.{a.name}" for a in node.names]  # `from . import x`: x may be a module
+            for f in found:
+                if (f == "ptutils" or f.startswith("ptutils.")) and f not in seen and _module_file(f) is not None:
+                    todo.append(f)
+    return sorted(seen)
+
+
+def code_fingerprint(*names: str) -> str:
+    """SHA-256 (hex) of the source of the named ptutils modules and of every ptutils module they import.
+
+    Put it in the recipe of an artefact that library code *makes* (a pre-trained model),
+    so that changing that code changes the key: the cache can then never return what an
+    older version of the training code made.
+    """
+    h = hashlib.sha256()
+    for name in library_modules(*names):
+        data = _module_file(name).read_bytes()
+        h.update(name.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
+    return h.hexdigest()

@@ -1,4 +1,4 @@
-"""Evaluation: repeated cross-validation with error bars."""
+"""Evaluation: accuracy with intervals and paired tests, cross-validation, retrieval and box metrics, latency."""
 
 from __future__ import annotations
 
@@ -307,3 +307,83 @@ def mcnemar_power(y_true, pred_a, pred_b, n: int, *, n_sim: int = 2000, alpha: f
     sign = np.sign(d.sum())
     right_way = (np.sign(a_only - b_only) == sign) if sign else np.ones(n_sim, bool)
     return float(((p <= alpha) & right_way).mean())
+
+
+# ---- Retrieval and localisation ------------------------------------------------------
+def recall_at_k(S, k):
+    """Recall@k: the share of queries whose right answer is among their ``k`` best-scored items.
+
+    Row ``i`` of the similarity matrix ``S`` scores every item for query ``i``, and the
+    right answer to query ``i`` is item ``i``. An item that ties with the right answer
+    is counted as ranked above it, so a scorer that gives every item the same score
+    has recall 0, not 1.
+
+    Shapes:
+        S: ``(n, n)``. Returns a float in [0, 1].
+    """
+    S = np.asarray(S)
+    better = (S >= np.diag(S)[:, None]).sum(1) - 1  # items scoring at least as high, other than the answer
+    return float((better < k).mean())
+
+
+def box_iou(a, b):
+    """Intersection over union of boxes ``(x0, y0, x1, y1)``: two boxes, or two arrays of boxes row by row.
+
+    Shapes:
+        a, b: ``(4,)`` or ``(N, 4)``. Returns a scalar or ``(N,)``; 0 where both boxes are empty.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def mask_iou(a, b) -> np.ndarray:
+    """Intersection over union of boolean masks, image by image; 0 where both masks are empty.
+
+    Shapes:
+        a, b: ``(N, H, W)`` bool. Returns ``(N,)``.
+    """
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"mask_iou needs two (N, H, W) masks of one shape, got {a.shape} and {b.shape}")
+    return (a & b).sum((1, 2)) / np.maximum((a | b).sum((1, 2)), 1)
+
+
+# ---- Cost -------------------------------------------------------------------------------
+def latency_ms(predict_one: Callable, inputs, *, warmup: int = 5, clock: Callable[[], float] | None = None) -> float:
+    """Median wall time of ``predict_one(x)`` over ``inputs``, one call at a time, in milliseconds.
+
+    The first ``warmup`` inputs are run once first and not timed (lazy initialisation,
+    caches and the allocator would otherwise count against the first call). Calls run
+    under ``torch.no_grad()``, as inference does. The median, not the mean, so that one
+    interruption by another process does not move the result. It measures this machine:
+    compare models timed on the same one.
+
+    Args:
+        predict_one: classifies (or embeds) one input; called as ``predict_one(x)``.
+        inputs: the inputs, each timed once.
+        warmup: how many of them are run untimed first.
+        clock: seconds as a float (default :func:`time.perf_counter`).
+    """
+    import time
+
+    import torch
+
+    clock = time.perf_counter if clock is None else clock
+    inputs = list(inputs)
+    if not inputs:
+        raise ValueError("latency_ms needs at least one input to time")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    times = []
+    with torch.no_grad():
+        for x in inputs[:warmup]:
+            predict_one(x)
+        for x in inputs:
+            t0 = clock()
+            predict_one(x)
+            times.append(clock() - t0)
+    return 1e3 * float(np.median(times))

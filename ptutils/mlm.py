@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+#: BERT's special tokens, first in the WordPiece vocabulary (word-level ones: :data:`ptutils.data.PAD`).
+WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def train_wordpiece(texts, vocab_size: int = 8000):
@@ -21,6 +22,14 @@ def train_wordpiece(texts, vocab_size: int = 8000):
     building ``BertTokenizerFast(vocab_file=...)`` from a vocabulary file can silently
     produce a tokenizer with only the special tokens in transformers 5, so the
     vocabulary size is checked.
+
+    Training is deterministic. ``tokenizers``' WordPiece trainer numbers the ``##``
+    continuation pieces in hash-map order, and those numbers break ties between
+    equally frequent merges, so the same texts gave different vocabularies from run to
+    run (huggingface/tokenizers#1794). Every continuation piece of the texts is
+    therefore given a fixed id (sorted, after BERT's special tokens) before training,
+    and the trained vocabulary is loaded into a fresh tokenizer whose only special
+    tokens are BERT's five.
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from tokenizers.processors import TemplateProcessing
@@ -32,13 +41,19 @@ def train_wordpiece(texts, vocab_size: int = 8000):
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS))
+    continuation = sorted({c for t in texts for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t))
+                           for c in w[1:]})
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=WORDPIECE_SPECIALS + [f"##{c}" for c in continuation]))
+    trained, tok = tok, Tokenizer(models.WordPiece(tok.get_vocab(), unk_token="[UNK]"))  # the same vocabulary...
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = trained.normalizer, trained.pre_tokenizer, trained.decoder
+    tok.add_special_tokens(WORDPIECE_SPECIALS)  # ...with only BERT's special tokens marked special
     tok.post_processor = TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
                                  cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    if len(hf) != tok.get_vocab_size() or len(hf) <= len(SPECIALS):
+    if len(hf) != tok.get_vocab_size() or len(hf) <= len(WORDPIECE_SPECIALS):
         raise RuntimeError(f"wrapped tokenizer has {len(hf)} tokens, trained one {tok.get_vocab_size()}")
     return hf
 
@@ -182,10 +197,11 @@ def tiny_bert_settings() -> dict:
 
 
 def tiny_bert_recipe(settings: dict | None = None) -> dict:
-    """The cache recipe of the tiny BERT: its settings, fingerprints of its corpus files, library versions."""
+    """The cache recipe of the tiny BERT: its settings, fingerprints of its corpus files and of the code
+    that trains it (this module and every ptutils module it imports), library versions."""
     import transformers
 
-    from .cache import file_fingerprint
+    from .cache import code_fingerprint, file_fingerprint
     from .data import gensim_data_path
     from .training import TRAINER_VERSION
 
@@ -195,6 +211,7 @@ def tiny_bert_recipe(settings: dict | None = None) -> dict:
     names = files["wiki"] + files["lee"] if settings["corpus"] == "all" else files[settings["corpus"]]
     return {"what": "tiny BERT pre-trained by masked language modelling (chapter 8)", "settings": settings,
             "corpus_files": {n: file_fingerprint(gensim_data_path(n)) for n in names},
+            "code": code_fingerprint(__name__),
             "trainer": TRAINER_VERSION, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
@@ -217,3 +234,78 @@ def saved_tiny_bert(settings: dict | None = None):
     recipe = tiny_bert_recipe(settings)
     path = artefact_path("tiny-bert-mlm", recipe, suffix="")
     return path if has_model(path, recipe) else None
+
+
+# ---- Chapter 8's tiny BERT, trained by one recipe ------------------------------------------
+# Chapter 8 runs these steps one by one (to look at each); chapter 12 calls tiny_bert(),
+# which loads the model chapter 8 saved or runs the same steps itself, so the model it
+# fine-tunes is by construction the one the current recipe trains.
+def tiny_bert_data(settings: dict | None = None):
+    """The recipe's tokenizer and blocks: ``(tokenizer, train_blocks, val_blocks)``.
+
+    The corpus (:func:`ptutils.data.load_text_corpus`) trains a WordPiece tokenizer, is
+    cut into blocks (:func:`make_blocks`), and one block in ``val_divisor`` is held out
+    by a permutation seeded with ``split_seed``.
+
+    Shapes:
+        train_blocks, val_blocks: ``(N, block + 2)`` token ids.
+    """
+    from .data import load_text_corpus
+
+    s = tiny_bert_settings() if settings is None else settings
+    texts = [" ".join(doc) for doc in load_text_corpus(s["corpus"])]
+    tokenizer = train_wordpiece(texts, vocab_size=s["vocab_size"])
+    blocks = make_blocks(texts, tokenizer, block=s["block"])
+    perm = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(s["split_seed"]))
+    n_val = len(blocks) // s["val_divisor"]
+    return tokenizer, blocks[perm[n_val:]], blocks[perm[:n_val]]
+
+
+def new_tiny_bert(tokenizer, settings: dict | None = None):
+    """The recipe's untrained ``BertForMaskedLM``, initialised after seeding with ``init_seed``."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from .repro import set_seed
+
+    s = tiny_bert_settings() if settings is None else settings
+    set_seed(s["init_seed"])
+    return BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), **s["config"]))
+
+
+def pretrain_tiny_bert(model, tokenizer, train_blocks, val_blocks, settings: dict | None = None, *,
+                       log: bool = False) -> dict:
+    """:func:`pretrain_mlm` with the recipe's ``epochs``, ``lr``, ``batch_size`` and ``seed``.
+
+    The global random state (dropout) is seeded with ``seed`` first, so whatever ran
+    between :func:`new_tiny_bert` and this call does not change the trained weights.
+    Returns :func:`pretrain_mlm`'s history.
+    """
+    from .repro import set_seed
+
+    s = tiny_bert_settings() if settings is None else settings
+    set_seed(s["seed"])
+    return pretrain_mlm(model, train_blocks, val_blocks, tokenizer, epochs=s["epochs"], lr=s["lr"],
+                        batch_size=s["batch_size"], seed=s["seed"], log=log)
+
+
+def tiny_bert(settings: dict | None = None, *, log: bool = False, verbose: bool = True):
+    """The folder of the tiny BERT made by the recipe: the one chapter 8 saved, or trained now and saved.
+
+    Training runs the same functions chapter 8 runs (:func:`tiny_bert_data`,
+    :func:`new_tiny_bert`, :func:`pretrain_tiny_bert`, :func:`save_tiny_bert`): a few
+    minutes on a CPU in full mode.
+    """
+    from .cache import recipe_key
+
+    path = saved_tiny_bert(settings)
+    key = recipe_key(tiny_bert_recipe(settings))
+    if path is not None:
+        if verbose:
+            print(f"cache: loaded tiny-bert-mlm (key {key})")
+        return path
+    if verbose:
+        print(f"cache: tiny-bert-mlm (key {key}) not cached yet (chapter 8 saves it); pre-training it now")
+    tokenizer, train_blocks, val_blocks = tiny_bert_data(settings)
+    model = new_tiny_bert(tokenizer, settings)
+    pretrain_tiny_bert(model, tokenizer, train_blocks, val_blocks, settings, log=log)
+    return save_tiny_bert(model, tokenizer, settings)

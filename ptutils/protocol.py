@@ -77,13 +77,30 @@ def tfidf_predictions(bench, train_idx) -> tuple[np.ndarray, float]:
                        X_val=bench.text(val), y_val=bench.y(val), grid=TFIDF_GRID)
 
 
-def probe_predictions(bench, features, train_idx) -> tuple[np.ndarray, float]:
-    """A linear probe on ``features`` (rows indexed like ``bench.texts``), ``C`` chosen on validation."""
-    from .baselines import fit_predict, linear_probe
+def fit_probe(bench, features, train_idx):
+    """The book's linear probe, fitted: logistic regression on ``features[train_idx]``, ``C`` chosen on validation.
+
+    Args:
+        bench: the benchmark (its validation split scores each ``C`` of :data:`ptutils.baselines.C_GRID`).
+        features: ``(len(bench.texts), d)`` frozen features, rows indexed like ``bench.texts``
+            (e.g. :func:`ptutils.pretrained.benchmark_embeddings`).
+        train_idx: the labelled rows it learns from.
+
+    Returns:
+        ``(fitted probe, chosen C, {C: validation accuracy})``.
+    """
+    from .baselines import choose_C, linear_probe
 
     _, val = split(bench)
-    return fit_predict(linear_probe, features[train_idx], bench.y(train_idx), features[bench.test],
-                       X_val=features[val], y_val=bench.y(val))
+    X, y = features[train_idx], bench.y(train_idx)
+    C, scores = choose_C(linear_probe, X, y, features[val], bench.y(val))
+    return linear_probe(C).fit(X, y), C, scores
+
+
+def probe_predictions(bench, features, train_idx) -> tuple[np.ndarray, float]:
+    """The test predictions of :func:`fit_probe` and its ``C``."""
+    probe, C, _ = fit_probe(bench, features, train_idx)
+    return np.asarray(probe.predict(features[bench.test])), C
 
 
 def reference_finetune(bench, *, verbose: bool = True, **settings) -> dict:
