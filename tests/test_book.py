@@ -5,15 +5,20 @@ import ast
 import importlib
 import inspect
 import json
+import pkgutil
 import re
 import textwrap
 from pathlib import Path
 
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SYNC = re.compile(r"^# ptutils: ([\w.]+)\s*$")
+#: The one form of a "build it" marker: the cell's first line, exactly this, nothing after the name.
+SYNC = re.compile(r"^# ptutils: (ptutils(?:\.[A-Za-z_]\w*)+\.[A-Za-z_]\w*)$")
+#: Anything that looks like an attempt at a marker (checked to be exactly SYNC on the first line).
+MARKER_LIKE = re.compile(r"#\s*ptutils\s*:", re.IGNORECASE)
 
 
 def load(path):
@@ -87,17 +92,104 @@ def normalised(code: str) -> str:
     return ast.dump(_strip_docstrings(ast.parse(textwrap.dedent(code))))
 
 
-def resolve(dotted: str):
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
+def _is_check_call(node) -> bool:
+    """``ptutils.check(...)`` as a statement of its own."""
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "check"
+            and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == "ptutils")
+
+
+def marked_code(cell_body: str) -> str:
+    """The AST (as :func:`normalised`) of a marked cell's code without its trailing ``ptutils.check(...)``
+    calls: an exercise that asks for a library function checks the answer in the same cell, so that
+    the check survives into the student version."""
+    tree = ast.parse(textwrap.dedent(cell_body))
+    while tree.body and _is_check_call(tree.body[-1]):
+        tree.body.pop()
+    return ast.dump(_strip_docstrings(tree))
+
+
+def marked_object(dotted: str):
+    """The function or class a marker ``ptutils.<module>.<name>`` names; LookupError saying why not.
+
+    The module must be the one that *defines* the object (not one that re-exports it),
+    so that the marker tells a reader where the code lives.
+    """
+    module_name, _, name = dotted.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise LookupError(f"{module_name} is not an importable ptutils module") from None
+    obj = getattr(module, name, None)
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        raise LookupError(f"{module_name} has no function or class {name!r}")
+    if obj.__module__ != module_name:
+        raise LookupError(f"{name} is defined in {obj.__module__}, not in {module_name}: name the defining module")
+    return obj
+
+
+def public_library_names() -> dict:
+    """Every public function or class name a ptutils module exports -> the modules exporting it."""
+    import ptutils
+
+    names = {}
+    modules = [ptutils] + [importlib.import_module(m.name) for m in pkgutil.walk_packages(ptutils.__path__, "ptutils.")
+                           if not m.name.endswith("__main__")]
+    for module in modules:
+        exported = {n for n, o in vars(module).items()
+                    if (inspect.isfunction(o) or inspect.isclass(o))
+                    and (module is ptutils or o.__module__ == module.__name__)}
+        exported |= set(getattr(module, "__all__", ()))
+        for n in exported:
+            if not n.startswith("_"):
+                names.setdefault(n, []).append(module.__name__)
+    return names
+
+
+def defined_names(code: str) -> list[str]:
+    """Names a cell binds with ``def``/``class`` at notebook level (inside if/for/with/try too, not nested)."""
+    tree = ast.parse(TransformerManager().transform_cell(code))  # IPython syntax (%magic) becomes Python
+    found = []
+
+    def visit(statements):
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.append(node.name)
+                continue  # a def inside a function or class body is local to it
+            for field in ("body", "orelse", "finalbody"):
+                visit(getattr(node, field, []) or [])
+            for handler in getattr(node, "handlers", []) or []:
+                visit(handler.body)
+            for case in getattr(node, "cases", []) or []:
+                visit(case.body)
+
+    visit(tree.body)
+    return found
+
+
+def cell_problems(code: str, public: dict) -> list:
+    """What is wrong with one code cell's markers and definitions (an empty list if nothing)."""
+    problems, marked = [], None
+    for i, line in enumerate(code.splitlines()):
+        if not MARKER_LIKE.search(line):
             continue
-        for attr in parts[i:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ImportError(dotted)
+        m = SYNC.match(line)
+        if i != 0:
+            problems.append(f"line {i + 1}: a '# ptutils:' marker must be the cell's first line, got {line!r}")
+        elif not m:
+            problems.append(f"loose marker {line!r}: write exactly '# ptutils: ptutils.<module>.<name>'")
+        else:
+            try:
+                marked_object(m.group(1))
+                marked = m.group(1).rpartition(".")[2]
+            except LookupError as e:
+                problems.append(f"marker {line!r}: {e}")
+    for name in defined_names(code):
+        if name in public and name != marked:
+            problems.append(f"def/class {name!r} shadows the library's {' and '.join(f'{m}.{name}' for m in public[name])}: "
+                            "mark the cell '# ptutils: ptutils.<module>.<name>' if it is the library code, rename it, "
+                            "or use the library object")
+    return problems
 
 
 SYNC_CELLS = [
@@ -114,9 +206,9 @@ def test_there_are_build_it_cells():
 
 @pytest.mark.parametrize("nb,name,code", SYNC_CELLS, ids=[f"{n}:{o}" for n, o, _ in SYNC_CELLS])
 def test_build_it_cell_is_the_library_code(nb, name, code):
-    obj = resolve(name)
+    obj = marked_object(name)
     body = "\n".join(code.splitlines()[1:])
-    assert normalised(body) == normalised(inspect.getsource(obj)), (
+    assert marked_code(body) == normalised(inspect.getsource(obj)), (
         f"{nb}: the cell marked '# ptutils: {name}' differs from the library source; "
         "update one to match the other"
     )
@@ -129,3 +221,78 @@ def test_sync_check_can_fail():
     assert normalised(src) == normalised(src.replace('"""', "'''"))
     assert normalised(src) != normalised(src.replace("self.w_2(self.dropout(hidden))",
                                                      "torch.relu(self.w_2(self.dropout(hidden)))"))
+
+
+def test_a_marked_cell_may_end_with_its_check_and_nothing_else():
+    import ptutils.feedforward as ff
+    src = inspect.getsource(ff.PositionwiseFeedForward)
+    lib = normalised(src)
+    assert marked_code(src) == lib
+    assert marked_code(src + '\nptutils.check("ch02.ffn", PositionwiseFeedForward)\n') == lib
+    assert marked_code(src + "\nprint(PositionwiseFeedForward)\n") != lib, "only a check call may follow"
+    assert marked_code('ptutils.check("ch02.ffn", PositionwiseFeedForward)\n' + src) != lib, "...and only after"
+    assert marked_code(src + '\nx = ptutils.check("ch02.ffn", PositionwiseFeedForward)\n') != lib
+
+
+PUBLIC = public_library_names()
+
+
+def test_public_names_are_found():
+    assert {"ptutils.feedforward", "ptutils"} <= set(PUBLIC["PositionwiseFeedForward"])
+    assert "ptutils.repro" in PUBLIC["set_seed"] or "ptutils" in PUBLIC["set_seed"]
+    assert not any(n.startswith("_") for n in PUBLIC)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_markers_are_exact_and_no_cell_shadows_the_library(path):
+    """A marker is exactly '# ptutils: ptutils.<module>.<name>' on a cell's first line, naming a real
+    object; a notebook def/class with the name of a public library object is marked as that object."""
+    problems = [f"{path.name} code cell {i}: {p}" for i, cell in enumerate(code_cells(load(path)))
+                for p in cell_problems(source(cell), PUBLIC)]
+    assert not problems, "\n".join(problems)
+
+
+GOOD = "# ptutils: ptutils.feedforward.PositionwiseFeedForward\nclass PositionwiseFeedForward:\n    pass\n"
+
+
+@pytest.mark.parametrize("code", [
+    "#ptutils: ptutils.feedforward.PositionwiseFeedForward\nx = 1",           # no space after '#'
+    "# ptutils:ptutils.feedforward.PositionwiseFeedForward\nx = 1",           # no space after ':'
+    "# ptutils: ptutils.feedforward.PositionwiseFeedForward  \nx = 1",        # trailing blanks
+    "# PTUTILS: ptutils.feedforward.PositionwiseFeedForward\nx = 1",          # case
+    "# ptutils: feedforward.PositionwiseFeedForward\nx = 1",                  # package left out
+    "# ptutils: ptutils.feedforward.PositionwiseFeedForward (the FFN)\nx = 1",  # words after the name
+    "# ptutils: ptutils.feedforward.NoSuchThing\nx = 1",                      # names nothing
+    "# ptutils: ptutils.no_such_module.PositionwiseFeedForward\nx = 1",       # no such module
+    "# ptutils: ptutils.PositionwiseFeedForward\nx = 1",                      # a re-export, not the module
+    "# ptutils: ptutils.feedforward.PositionwiseFeedForward.forward\nx = 1",  # a method: not <module>.<name>
+    "# ptutils: ptutils.feedforward.torch\nx = 1",                            # a module attribute, not code
+    "import torch\n# ptutils: ptutils.feedforward.PositionwiseFeedForward\nx = 1",  # not the first line
+    GOOD + "# ptutils: ptutils.feedforward.PositionwiseFeedForward\n",       # a second marker
+])
+def test_a_loose_marker_is_reported(code):
+    assert cell_problems(code, PUBLIC), f"not reported: {code!r}"
+
+
+@pytest.mark.parametrize("code", [
+    "def set_seed(seed):\n    pass",                                  # a public ptutils function
+    "class PositionwiseFeedForward:\n    pass",                       # a public class, no marker
+    "if True:\n    def set_seed(seed):\n        pass",                # inside a block, still notebook level
+    "try:\n    pass\nexcept Exception:\n    def set_seed(seed):\n        pass",
+    "%time x = 1\ndef set_seed(seed):\n    pass",                     # IPython syntax in the cell
+    "# ptutils: ptutils.feedforward.PositionwiseFeedForward\ndef set_seed(seed):\n    pass",  # marked as another
+])
+def test_a_shadowing_definition_is_reported(code):
+    problems = cell_problems(code, PUBLIC)
+    assert any("shadows" in p for p in problems), f"not reported: {code!r}"
+
+
+@pytest.mark.parametrize("code", [
+    GOOD,
+    "def my_helper(x):\n    return x",
+    "def outer():\n    def set_seed(seed):\n        pass\n    return set_seed",  # local to outer
+    "x = 1  # ptutils does the rest",
+    "%%time\nx = 1",
+])
+def test_a_clean_cell_is_not_reported(code):
+    assert cell_problems(code, PUBLIC) == []

@@ -213,22 +213,22 @@ def momentum_step_plain_sgd(theta, v, grad, lr, beta):
     return theta - lr * grad, beta * v + grad
 
 
-@good("ch07.linear_warmup")
-def linear_warmup(step, warmup_steps, total_steps):
+@good("ch07.warmup_factor")
+def warmup_factor(step, warmup_steps, total_steps):
     if step < warmup_steps:
         return step / warmup_steps
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-@wrong("ch07.linear_warmup")
-def linear_warmup_decay_from_zero(step, warmup_steps, total_steps):  # decay measured from step 0
+@wrong("ch07.warmup_factor")
+def warmup_factor_decay_from_zero(step, warmup_steps, total_steps):  # decay measured from step 0
     if step < warmup_steps:
         return step / warmup_steps
     return max(0.0, 1 - step / total_steps)
 
 
-@wrong("ch07.linear_warmup")
-def linear_warmup_off_by_one(step, warmup_steps, total_steps):
+@wrong("ch07.warmup_factor")
+def warmup_factor_off_by_one(step, warmup_steps, total_steps):
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))

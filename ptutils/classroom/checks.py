@@ -257,7 +257,7 @@ def _check_momentum(f):
     return "3 steps match torch.optim.SGD(momentum=0.9)"
 
 
-@register("ch07.linear_warmup", "during warm-up the factor is step / warmup_steps; afterwards it falls "
+@register("ch07.warmup_factor", "during warm-up the factor is step / warmup_steps; afterwards it falls "
           "linearly from 1 at step=warmup_steps to 0 at step=total_steps")
 def _check_warmup(f):
     import torch
@@ -270,7 +270,7 @@ def _check_warmup(f):
             expected = sched.lr_lambdas[0](step)
             got = f(step, warm, total)
             assert abs(float(got) - expected) < 1e-9, \
-                f"linear_warmup({step}, {warm}, {total}) should be {expected:.4f}, got {float(got):.4f}"
+                f"warmup_factor({step}, {warm}, {total}) should be {expected:.4f}, got {float(got):.4f}"
     return "matches transformers.get_linear_schedule_with_warmup"
 
 
