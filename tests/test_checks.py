@@ -285,9 +285,9 @@ def distillation_loss_reversed_kl(student_logits, teacher_logits, tau):  # KL(st
 
 
 @wrong("ch15.distillation_loss")
-def distillation_loss_elementwise_mean(student_logits, teacher_logits, tau):  # kl_div(reduction="mean")
-    return F.kl_div(F.log_softmax(student_logits / tau, -1), F.softmax(teacher_logits / tau, -1),
-                    reduction="mean") * tau**2
+def distillation_loss_elementwise_mean(student_logits, teacher_logits, tau):  # kl_div's reduction="mean"
+    p_t = F.softmax(teacher_logits / tau, -1)
+    return (p_t * (p_t.log() - F.log_softmax(student_logits / tau, -1))).mean() * tau**2  # also / n_classes
 
 
 # ======== Evaluation and statistics
