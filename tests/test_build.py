@@ -79,6 +79,14 @@ def test_the_key_is_deterministic_and_covers_the_environment(book):
     assert not re.search(r"^ptutils==", env, re.M | re.I)
 
 
+def test_an_exported_switch_changes_the_key(book, monkeypatch):
+    monkeypatch.delenv("PTUTILS_ONLINE", raising=False)
+    before = build_cache.library_key(book)
+    monkeypatch.setenv("PTUTILS_ONLINE", "1")
+    assert build_cache.library_key(book) != before, "outputs made online are not offline outputs"
+    assert key(book) == key(book)  # environment=False ignores it
+
+
 def test_the_repository_key_covers_modules_and_package_data():
     files = {p.relative_to(ROOT).as_posix() for p in build_cache.library_files(ROOT)}
     assert {"ptutils/__init__.py", "ptutils/mlm.py", "requirements.txt"} <= files

@@ -11,9 +11,9 @@ Sphinx adds a second layer of staleness: it re-reads only the sources whose file
 changed, so an unchanged notebook is not even looked up in the execution cache.
 
 ``prepare`` therefore computes :func:`library_key` (a hash of everything under
-``ptutils/``, package data included, of ``requirements.txt`` and of the installed
-distributions) and compares it with the key stored in ``<build>/.ptutils_hash``. When
-they differ it deletes the execution cache (``<build>/.jupyter_cache``) and Sphinx's
+``ptutils/``, package data included, of ``requirements.txt``, of the installed
+distributions and of the ``PTUTILS_*`` switches in the environment) and compares
+it with the key stored in ``<build>/.ptutils_hash``. When they differ it deletes the execution cache (``<build>/.jupyter_cache``) and Sphinx's
 saved environment (``<build>/.doctrees``), so every notebook is re-read and re-executed,
 then stores the new key: every entry the build adds to the empty cache is made by this
 library. When they agree (the warm case) it does nothing but hash about a megabyte.
@@ -26,6 +26,7 @@ clean) and exits with status 1.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 from importlib import metadata
@@ -58,14 +59,17 @@ def library_files(root) -> list[Path]:
 
 
 def environment_description() -> str:
-    """The Python version and every installed distribution with its version, one per line, sorted.
+    """The Python version, every installed distribution with its version, and the ``PTUTILS_*`` switches.
 
-    The library itself is excluded (an editable install's metadata says nothing of its
-    code, which :func:`library_files` covers).
+    The library itself is excluded from the distributions (an editable install's
+    metadata says nothing of its code, which :func:`library_files` covers). The switches
+    are those set in the environment that runs ``prepare`` (exported by the user, say
+    ``PTUTILS_ONLINE=1``); the Makefile's own settings on the build line are constants.
     """
     dists = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
                     if d.metadata["Name"] and d.metadata["Name"].lower() != PACKAGE}, key=str.lower)
-    return "\n".join([f"python {sys.version}", *dists])
+    switches = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("PTUTILS_"))
+    return "\n".join([f"python {sys.version}", *dists, *switches])
 
 
 def library_key(root, *, environment: bool = True) -> str:
