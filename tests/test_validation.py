@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import ptutils
-from ptutils import (EncoderConfig, MultiHeadAttention, TransformerEncoder, attention, causal_mask,
+from ptutils import (EncoderConfig, MultiHeadAttention, TransformerEncoder, attend, causal_mask,
                      padding_mask, scaled_dot_product_attention, set_seed)
 from ptutils.finetune import apply_strategy
 from ptutils.transformer import EncoderBlock, Embeddings
@@ -33,8 +33,8 @@ def small_encoder(**kw):
     ((2, 3, 5, 4), (2, 1, 5, 4)),  # heads that would broadcast
 ])
 @pytest.mark.parametrize("fn", [lambda q, k, v: scaled_dot_product_attention(q, k, v),
-                                lambda q, k, v: attention(q, k, v, fast=True),
-                                lambda q, k, v: attention(q, k, v, fast=False)])
+                                lambda q, k, v: attend(q, k, v, fast=True),
+                                lambda q, k, v: attend(q, k, v, fast=False)])
 def test_batch_dimensions_must_agree(fn, q_shape, k_shape):
     q, k = torch.randn(q_shape), torch.randn(k_shape)
     with pytest.raises(ValueError, match=r"same batch dimensions.*q \(.*k \(.*v \("):
@@ -52,9 +52,9 @@ def test_non_bool_masks_say_how_to_convert():
     with pytest.raises(TypeError, match="additive"):
         scaled_dot_product_attention(q, q, q, torch.zeros(3, 3))  # an additive 0/-inf mask?
     with pytest.raises(TypeError, match=r"mask\.bool\(\)"):
-        attention(q, q, q, torch.ones(3, 3, dtype=torch.long))
+        attend(q, q, q, torch.ones(3, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="bool tensor"):
-        attention(q, q, q, [[True] * 3] * 3)
+        attend(q, q, q, [[True] * 3] * 3)
 
 
 def test_mask_errors_name_the_score_shape():
