@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/attention.py            # prints a Markdown table
 
 Compares, on the CPU, with the same inputs and weights:
-  1. ptutils.attention(fast=True) vs F.scaled_dot_product_attention (B=8, h=12, T=128, d_k=32);
+  1. ptutils.attend(fast=True) vs F.scaled_dot_product_attention (B=8, h=12, T=128, d_k=32);
   2. the teaching path ptutils.scaled_dot_product_attention vs the same;
   3. ptutils.MultiHeadAttention vs nn.MultiheadAttention with copied weights;
   4. ptutils.TransformerEncoder.from_hf(MiniLM) vs transformers' BertModel (B=16, T=64).
@@ -43,8 +43,8 @@ def main():
     q, k, v = (torch.randn(B, h, T, d_k) for _ in range(3))
     mask = ptutils.padding_mask(torch.cat([torch.ones(B, T - 16), torch.zeros(B, 16)], 1).long())
     ref = bench(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
-    ours = bench(lambda: ptutils.attention(q, k, v, mask, fast=True))
-    diff = (ptutils.attention(q, k, v, mask) - F.scaled_dot_product_attention(q, k, v, attn_mask=mask)).abs().max()
+    ours = bench(lambda: ptutils.attend(q, k, v, mask, fast=True))
+    diff = (ptutils.attend(q, k, v, mask) - F.scaled_dot_product_attention(q, k, v, attn_mask=mask)).abs().max()
     rows.append(("attention, fast path", "F.scaled_dot_product_attention", ours, ref, diff.item()))
     slow = bench(lambda: ptutils.scaled_dot_product_attention(q, k, v, mask))
     diff = (ptutils.scaled_dot_product_attention(q, k, v, mask)[0]

@@ -8,7 +8,7 @@ Two paths compute the same thing:
 * the *fast path*, :func:`torch.nn.functional.scaled_dot_product_attention`, a fused
   kernel that never materialises the weights.
 
-:func:`attention` chooses between them, and :class:`MultiHeadAttention` uses the fast
+:func:`attend` chooses between them, and :class:`MultiHeadAttention` uses the fast
 path unless the weights are asked for. The tests check that both paths agree.
 
 Mask convention (the same as ``F.scaled_dot_product_attention``'s): a boolean mask,
@@ -27,7 +27,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """Raise a ``TypeError``/``ValueError`` naming the problem unless ``q, k, v`` can be attended.
+
+    They must be floating-point tensors of one dtype, of shapes ``(..., T_q, d_k)``,
+    ``(..., T_k, d_k)`` and ``(..., T_k, d_v)`` with the same batch dimensions ``...``.
+    """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -66,7 +71,12 @@ def _check_mask_dtype(mask, name: str = "mask") -> None:
         raise TypeError(f"{name} must be a bool tensor (True = may attend), got dtype {mask.dtype}: {hint}")
 
 
-def _check_mask(mask: torch.Tensor | None, q: torch.Tensor, k: torch.Tensor) -> None:
+def check_mask(mask: torch.Tensor | None, q: torch.Tensor, k: torch.Tensor) -> None:
+    """Raise unless ``mask`` (or ``None``) is a bool mask that fits the scores of ``q`` and ``k``.
+
+    It must broadcast to ``(..., T_q, T_k)`` without enlarging it, and leave every query
+    at least one key (``True`` = may attend).
+    """
     if mask is None:
         return
     _check_mask_dtype(mask)
@@ -108,8 +118,8 @@ def scaled_dot_product_attention(q, k, v, mask=None):
         mask: broadcastable to ``(..., T_q, T_k)``;
         output: ``(..., T_q, d_v)``; weights: ``(..., T_q, T_k)``.
     """
-    _check_qkv(q, k, v)
-    _check_mask(mask, q, k)
+    check_qkv(q, k, v)
+    check_mask(mask, q, k)
     d_k = q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., T_q, T_k)
     if mask is not None:
@@ -118,7 +128,7 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
 
 
-def attention(q, k, v, mask=None, *, fast: bool = True, dropout_p: float = 0.0):
+def attend(q, k, v, mask=None, *, fast: bool = True, dropout_p: float = 0.0):
     """Scaled dot-product attention by either path; returns the output only.
 
     Args:
@@ -129,8 +139,8 @@ def attention(q, k, v, mask=None, *, fast: bool = True, dropout_p: float = 0.0):
     Shapes:
         output: ``(..., T_q, d_v)``.
     """
-    _check_qkv(q, k, v)
-    _check_mask(mask, q, k)
+    check_qkv(q, k, v)
+    check_mask(mask, q, k)
     if fast:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     out, weights = scaled_dot_product_attention(q, k, v, mask)
@@ -251,7 +261,7 @@ class MultiHeadAttention(nn.Module):
             if p > 0:
                 out = F.dropout(weights, p=p) @ v
         else:
-            out = attention(q, k, v, mask, fast=True, dropout_p=p)  # (B, h, T_q, d_k)
+            out = attend(q, k, v, mask, fast=True, dropout_p=p)  # (B, h, T_q, d_k)
         B, _, T_q, _ = out.shape
         out = out.transpose(1, 2).reshape(B, T_q, self.d_model)  # (B, T_q, d_model)
         return self.w_o(out), (weights if need_weights else None)

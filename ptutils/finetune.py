@@ -7,7 +7,7 @@ Strategies, from cheapest to most flexible:
 * ``"full"``: train everything, optionally with a smaller learning rate for the
   encoder than for the head (*discriminative learning rates*).
 
-Weights move between models only through :func:`copy_weights`, which checks
+Weights move between models only through :func:`ptutils.checkpoint.copy_weights`, which checks
 every key and shape (never a silent ``load_state_dict(strict=False)``).
 """
 
@@ -17,32 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .pretrained import mean_pool
+from .pooling import mean_pool
 from .training import epochs_for  # noqa: F401 (re-exported: the recipe's epoch rule)
-from .transformer import load_state_dict_strict
 
 STRATEGIES = ("probe", "partial", "full")
-
-
-def copy_weights(src: nn.Module, dst: nn.Module) -> None:
-    """Copy every parameter and buffer of ``src`` into ``dst``; raise if any key or shape differs."""
-    load_state_dict_strict(dst, src.state_dict())
-
-
-def load_report(model: nn.Module, state: dict) -> dict:
-    """What ``model.load_state_dict(state, strict=False)`` would do, without doing it.
-
-    Returns ``{"matched": [...], "missing_keys": [...], "unexpected_keys": [...],
-    "shape_mismatches": [...]}``: the check the source article skipped.
-    """
-    own = model.state_dict()
-    matched = sorted(k for k in own if k in state and state[k].shape == own[k].shape)
-    return {
-        "matched": matched,
-        "missing_keys": sorted(set(own) - set(state)),
-        "unexpected_keys": sorted(set(state) - set(own)),
-        "shape_mismatches": sorted(k for k in own if k in state and state[k].shape != own[k].shape),
-    }
 
 
 def _has_parameters(m: nn.Module) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .config import is_online
+from .pooling import mean_pool
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -64,16 +65,6 @@ def load_text_model(name: str = "minilm"):
     tokenizer = AutoTokenizer.from_pretrained(src, local_files_only=local)
     model = AutoModel.from_pretrained(src, local_files_only=local)
     return tokenizer, model.eval()
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average the hidden states of the real (unpadded) tokens.
-
-    Shapes:
-        hidden: ``(B, T, d_model)``; attention_mask: ``(B, T)``; output: ``(B, d_model)``.
-    """
-    m = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .attention import MultiHeadAttention, padding_mask
+from .checkpoint import load_state_dict_strict
 from .feedforward import PositionwiseFeedForward
 
 
@@ -287,26 +288,3 @@ def _bert_name(name: str) -> str | None:
         if re.fullmatch(pattern, name):
             return re.sub(pattern, repl, name)
     return None
-
-
-def load_state_dict_strict(model: nn.Module, state: dict) -> None:
-    """Load ``state`` into ``model``, raising a readable error on any mismatch.
-
-    Unlike a bare ``load_state_dict(strict=False)``, nothing is silently skipped:
-    missing keys, unexpected keys and shape mismatches are all reported by name.
-    """
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected}")
-        if shapes:
-            parts.append(f"shape mismatches {shapes}")
-        raise ValueError("checkpoint does not match the model: " + "; ".join(parts))
-    model.load_state_dict(state, strict=True)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptutils import (MultiHeadAttention, attention, causal_mask, padding_mask,
+from ptutils import (MultiHeadAttention, attend, causal_mask, padding_mask,
                      scaled_dot_product_attention, set_seed)
 
 
@@ -47,8 +47,8 @@ def test_teaching_path_equals_pytorch(use_mask):
     ours, _ = scaled_dot_product_attention(q, k, v, mask)
     ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     torch.testing.assert_close(ours, ref)
-    torch.testing.assert_close(attention(q, k, v, mask, fast=True), ref)
-    torch.testing.assert_close(attention(q, k, v, mask, fast=False), ref)
+    torch.testing.assert_close(attend(q, k, v, mask, fast=True), ref)
+    torch.testing.assert_close(attend(q, k, v, mask, fast=False), ref)
 
 
 def test_masked_keys_get_zero_weight():

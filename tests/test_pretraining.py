@@ -5,7 +5,8 @@ import ptutils
 from ptutils.autoencoder import ConvAutoencoder, MLPAutoencoder, corrupt, pretrain_autoencoder
 from ptutils.cnn import DigitCNN
 from ptutils.contrastive import ContrastiveModel, augment, nt_xent, pretrain_contrastive
-from ptutils.finetune import apply_strategy, copy_weights, load_report, param_groups
+from ptutils.checkpoint import copy_weights, load_report
+from ptutils.finetune import apply_strategy, param_groups
 from ptutils.training import train_classifier
 
 
