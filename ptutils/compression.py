@@ -34,8 +34,10 @@ def quantize_linear_int8(model: nn.Module) -> nn.Module:
     """
     from torch.ao.quantization import quantize_dynamic
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyTorch is moving this API to torchao; it still works
+    with warnings.catch_warnings():  # PyTorch is moving this API to torchao; it still works
+        warnings.filterwarnings("ignore", r"torch\.ao\.quantization is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other "
+                                r"quantized tensor creation functions .* are deprecated", UserWarning)
         return quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
 
 

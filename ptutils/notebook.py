@@ -16,6 +16,17 @@ from .pretrained import offline_env
 from .repro import set_seed
 
 
+#: Warnings of the book's dependencies that are known, understood and say nothing to a
+#: reader, as ``(message, category)``: the message is a regular expression matched at the
+#: start of the warning's text, as :func:`warnings.filterwarnings` matches it. Only these are
+#: hidden; any other warning shows, so one that arrives with an upgrade is seen (and fails
+#: ``make book``, where stderr in an executed chapter is a build warning).
+KNOWN_NOISE: tuple[tuple[str, type[Warning]], ...] = (
+    # tqdm.auto without ipywidgets falls back to text progress bars: what the book wants anyway
+    (r"IProgress not found\. Please update jupyter and ipywidgets", Warning),
+)
+
+
 def setup_notebook(seed: int = 0, *, quiet: bool = True) -> dict:
     """Seed everything, go offline unless told otherwise, set the figure style, report.
 
@@ -24,7 +35,8 @@ def setup_notebook(seed: int = 0, *, quiet: bool = True) -> dict:
 
     Args:
         seed: passed to :func:`ptutils.set_seed`.
-        quiet: silence progress bars and library warnings that would clutter the page.
+        quiet: silence progress bars, library log messages below ERROR and the known,
+            harmless warnings of :data:`KNOWN_NOISE` (by message; every other warning shows).
 
     Returns:
         A dict with the same information, for tests.
@@ -33,9 +45,8 @@ def setup_notebook(seed: int = 0, *, quiet: bool = True) -> dict:
     if quiet:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+        for message, category in KNOWN_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=category)
         for name in ("transformers", "sentence_transformers", "gensim", "huggingface_hub"):
             logging.getLogger(name).setLevel(logging.ERROR)
         try:

@@ -157,11 +157,7 @@ class WordVectors:
         ``path`` is a tab-separated file ``word1 word2 score`` with ``#`` comments
         (``wordsim353.tsv``, ``simlex999.txt`` in gensim's test data).
         """
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, spearman, oov = self.to_gensim().evaluate_word_pairs(str(path))
+        _, spearman, oov = self.to_gensim().evaluate_word_pairs(str(path))
         return float(spearman[0]), float(oov) / 100.0
 
 

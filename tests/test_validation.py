@@ -246,3 +246,58 @@ def test_partial_refuses_to_guess_between_two_stacks():
     two.decoder = nn.ModuleList(nn.Linear(4, 4) for _ in range(2))
     with pytest.raises(ValueError, match="several stacks"):
         apply_strategy(two, nn.Linear(4, 2), "partial")
+
+
+# ---------------------------------------------------------------- warnings: filtered by message, never by category
+def _shown_after_setup(*warning_args):
+    """The warnings that would still show after ``setup_notebook`` (filters restored afterwards)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        ptutils.setup_notebook(seed=0)
+        for message, category, module in warning_args:
+            warnings.warn_explicit(message, category, f"{module.replace('.', '/')}.py", 1, module=module)
+    return [str(w.message) for w in shown]
+
+
+def test_setup_notebook_hides_known_noise_only(capsys):
+    from ptutils.notebook import KNOWN_NOISE
+
+    new = [("a FutureWarning that arrives with an upgrade", FutureWarning, "transformers.modeling_utils"),
+           ("a UserWarning of torch nobody has read yet", UserWarning, "torch.nn.functional")]
+    assert _shown_after_setup(*new) == [m for m, _, _ in new]  # both were silenced by category before
+    for pattern, category in KNOWN_NOISE:
+        assert not _shown_after_setup((pattern.replace("\\", ""), category, "somewhere"))
+    capsys.readouterr()
+
+
+def _blanket_filters(tree):
+    """``simplefilter("ignore")`` or ``filterwarnings("ignore", ...)`` with no message, in a module's AST."""
+    import ast
+
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("simplefilter", "filterwarnings")):
+            continue
+        args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        kw = {k.arg: k.value for k in node.keywords}
+        if args[:1] != ["ignore"] and not (isinstance(kw.get("action"), ast.Constant) and kw["action"].value == "ignore"):
+            continue
+        if node.func.attr == "simplefilter" or (len(node.args) < 2 and "message" not in kw):
+            yield node.lineno
+
+
+def test_no_warning_is_silenced_by_category():
+    import ast
+    import tomllib
+    from pathlib import Path
+
+    root = Path(ptutils.__file__).parent
+    blanket = [f"{p.relative_to(root.parent)}:{line}" for p in sorted(root.rglob("*.py"))
+               for line in _blanket_filters(ast.parse(p.read_text()))]
+    assert not blanket, f"warnings silenced without naming their message: {blanket}"
+    ini = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    for entry in ini.get("filterwarnings", []):
+        action, message, *_ = entry.split(":") + [""]
+        assert action != "ignore" or message.strip(), f"pytest ignores a whole category: {entry!r}"
