@@ -89,7 +89,7 @@ def artefact_path(name: str, recipe: dict, suffix: str = ".npz") -> Path:
 def _load_verified(path: Path, recipe: dict):
     """The stored arrays if ``path`` holds exactly this recipe's intact artefact, else ``(None, why)``."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:  # the file closes even if np.load fails
             stored_recipe = str(f["__recipe__"])
             sums = json.loads(str(f["__checksums__"]))
             arrays = {k: f[k] for k in f.files if not k.startswith("__")}

@@ -122,8 +122,8 @@ def pretrain_mlm(model, train_blocks: torch.Tensor, val_blocks: torch.Tensor, to
     (weight decay 0.01 on weight matrices), 5 % linear warm-up then linear decay.
 
     Returns:
-        fit's history: ``"loss"`` and ``"val_loss"`` per epoch, and
-        ``"initial_val_loss"``, the held-out loss before any training.
+        The history of :func:`ptutils.training.fit` with ``"loss"`` and ``"val_loss"`` per
+        epoch, and ``"initial_val_loss"`` (the held-out loss before any training).
     """
     from .training import fit, linear_warmup, shuffled
 

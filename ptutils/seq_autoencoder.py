@@ -212,8 +212,8 @@ def pretrain_sequence_autoencoder(model: LSTMSequenceAutoencoder, train_ids: tor
             ``val_ids`` (early stopping on held-out text, :class:`ptutils.training.KeepBest`).
 
     Returns:
-        fit's history: ``"loss"`` and (with ``val_ids``) ``"val_loss"`` per epoch, and
-        ``"best_epoch"`` (from 1; the last epoch unless ``keep_best``).
+        The history of :func:`ptutils.training.fit` with ``"loss"`` and (given ``val_ids``)
+        ``"val_loss"`` per epoch, and ``"best_epoch"`` (from 1; the last epoch unless ``keep_best``).
     """
     from .training import KeepBest, fit, shuffled
 

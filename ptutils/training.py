@@ -152,8 +152,9 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
             it; put it on :func:`ptutils.config.device` first to train on a GPU).
 
     Returns:
-        ``{"loss": [mean training loss per epoch], <each on_epoch_end number>: [...],
-        "epochs_run": epochs trained, "seconds": wall time}``.
+        The history, a dict with ``"loss"`` (the mean training loss of each epoch), one
+        list for each number ``on_epoch_end`` returns (e.g. ``"val_acc"``), ``"epochs_run"``
+        (epochs trained) and ``"seconds"`` (wall time).
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
