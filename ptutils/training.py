@@ -22,7 +22,6 @@ The history is one format everywhere: ``{"loss": [...], <name>: [...], ...,
 from __future__ import annotations
 
 import copy
-import math
 import time
 from typing import Callable, Iterable
 
@@ -174,7 +173,7 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
         for batch in batches(g):
             size = batch_size_of(batch)
             loss = step(model, to_device(batch, device))  # forward and loss
-            if not loss.dim() == 0:
+            if loss.dim() != 0:
                 raise ValueError(f"step must return a scalar loss, got shape {tuple(loss.shape)}")
             opt.zero_grad()
             loss.backward()  # backward: gradients of the loss
