@@ -8,7 +8,7 @@ them has the name of a module.
 Concepts: :mod:`~ptutils.attention`, :mod:`~ptutils.feedforward`,
 :mod:`~ptutils.transformer`, :mod:`~ptutils.pooling`, :mod:`~ptutils.word2vec`,
 :mod:`~ptutils.textclf`, :mod:`~ptutils.seq_autoencoder`, :mod:`~ptutils.cnn`,
-:mod:`~ptutils.autoencoder`, :mod:`~ptutils.contrastive`, :mod:`~ptutils.mlm`,
+:mod:`~ptutils.autoencoder`, :mod:`~ptutils.contrastive`, :mod:`~ptutils.mlm`, :mod:`~ptutils.lm`,
 :mod:`~ptutils.pretrained`, :mod:`~ptutils.finetune`, :mod:`~ptutils.compression`,
 :mod:`~ptutils.checkpoint`. Training and evaluation: :mod:`~ptutils.training` (the one
 loop), :mod:`~ptutils.metrics`, :mod:`~ptutils.baselines`, :mod:`~ptutils.protocol`.
@@ -19,7 +19,7 @@ and classroom: :mod:`~ptutils.notebook`, :mod:`~ptutils.display`,
 """
 
 from . import (attention, autoencoder, baselines, cache, checkpoint, classroom, cnn, compression, config,
-               contrastive, data, display, feedforward, finetune, metrics, mlm, notebook, plotting, pooling,
+               contrastive, data, display, feedforward, finetune, lm, metrics, mlm, notebook, plotting, pooling,
                pretrained, protocol, repro, seq_autoencoder, textclf, training, transformer, word2vec)
 from .attention import (MultiHeadAttention, attend, causal_mask, padding_mask,
                         scaled_dot_product_attention)

@@ -163,6 +163,93 @@ def held_out_loss(model, inputs, labels, batch_size: int = 256) -> float:
     return total / n
 
 
+def picked_positions(inputs: torch.Tensor, labels: torch.Tensor, mask_token_id: int) -> dict:
+    """The three kinds of picked position of :func:`mask_tokens`, as bool ``(B, T)`` tensors.
+
+    ``"mask"``: replaced by ``[MASK]`` (80 %); ``"unchanged"``: left as they were (10 %),
+    where a model can score well by copying its input; ``"random"``: replaced by a
+    random token (10 %; a random draw that hits the original token counts as unchanged).
+    """
+    if inputs.shape != labels.shape:
+        raise ValueError(f"inputs {tuple(inputs.shape)} and labels {tuple(labels.shape)} differ in shape")
+    picked = labels != -100
+    masked = picked & (inputs == mask_token_id)
+    unchanged = picked & ~masked & (inputs == labels)
+    return {"mask": masked, "unchanged": unchanged, "random": picked & ~masked & ~unchanged}
+
+
+def _position_metrics(logits: torch.Tensor, targets: torch.Tensor, topk: int) -> dict:
+    top = logits.topk(topk, dim=-1).indices  # (n, topk)
+    return {"loss": float(F.cross_entropy(logits.double(), targets, reduction="sum")),
+            "top1": float((top[:, 0] == targets).sum()), f"top{topk}": float((top == targets[:, None]).any(1).sum()),
+            "n": int(len(targets))}
+
+
+@torch.no_grad()
+def mlm_position_metrics(model, inputs, labels, tokenizer, *, kind: str = "mask", topk: int = 5,
+                         batch_size: int = 256) -> dict:
+    """Held-out loss (nats), top-1 and top-``k`` accuracy of a masked LM at one kind of picked position.
+
+    ``kind="mask"`` scores only the positions the model saw as ``[MASK]``, the honest
+    measure of what it infers from context (:func:`picked_positions`); ``"all"`` is the
+    mix :func:`held_out_loss` averages.
+
+    Returns:
+        ``{"loss", "top1", "top<k>", "n"}`` (means over the ``n`` positions).
+    """
+    model.eval()
+    where = next(model.parameters()).device
+    sums = None
+    for i in range(0, len(inputs), batch_size):
+        inp, lab = inputs[i:i + batch_size], labels[i:i + batch_size]
+        sel = _select(inp, lab, tokenizer, kind)
+        if not sel.any():
+            continue
+        hidden = model.bert(inp.to(where)).last_hidden_state[sel.to(where)]  # (n, d)
+        part = _position_metrics(model.cls(hidden).cpu(), lab[sel], topk)
+        sums = part if sums is None else {k: sums[k] + part[k] for k in sums}
+    return _means(sums, kind)
+
+
+def unigram_position_metrics(log_p: torch.Tensor, inputs, labels, tokenizer, *, kind: str = "mask",
+                             topk: int = 5) -> dict:
+    """The same measures for a context-free predictor: every position gets the distribution ``log_p``.
+
+    ``log_p``: ``(V,)`` log-probabilities, e.g. token frequencies of the training blocks.
+    Scored on exactly the positions :func:`mlm_position_metrics` scores.
+    """
+    if log_p.dim() != 1 or len(log_p) != len(tokenizer):
+        raise ValueError(f"log_p must have shape ({len(tokenizer)},), got {tuple(log_p.shape)}")
+    sel = _select(inputs, labels, tokenizer, kind)
+    if not sel.any():
+        return _means(None, kind)
+    targets = labels[sel]
+    return _means(_position_metrics(log_p.double().expand(len(targets), -1), targets, topk), kind)
+
+
+def _select(inputs, labels, tokenizer, kind: str) -> torch.Tensor:
+    kinds = picked_positions(inputs, labels, tokenizer.mask_token_id)
+    if kind == "all":
+        return labels != -100
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {sorted(kinds) + ['all']}, got {kind!r}")
+    return kinds[kind]
+
+
+def _means(sums, kind: str) -> dict:
+    if sums is None or sums["n"] == 0:
+        raise ValueError(f"no picked positions of kind {kind!r}")
+    return {k: (v if k == "n" else v / sums["n"]) for k, v in sums.items()}
+
+
+def unigram_log_probs(blocks: torch.Tensor, tokenizer, alpha: float = 1.0) -> torch.Tensor:
+    """``(V,)`` add-``alpha`` log-frequencies of the non-special tokens of ``blocks`` (special tokens: -inf,
+    since :func:`mask_tokens` never asks for one)."""
+    counts = torch.bincount(blocks.flatten(), minlength=len(tokenizer)).double() + alpha
+    counts[torch.tensor(tokenizer.all_special_ids)] = 0.0
+    return (counts / counts.sum()).log()
+
+
 @torch.no_grad()
 def fill_mask(model, tokenizer, text: str, topk: int = 5) -> list[str]:
     """The ``topk`` predictions for the single ``[MASK]`` in ``text``."""
@@ -309,3 +396,123 @@ def tiny_bert(settings: dict | None = None, *, log: bool = False, verbose: bool 
     model = new_tiny_bert(tokenizer, settings)
     pretrain_tiny_bert(model, tokenizer, train_blocks, val_blocks, settings, log=log)
     return save_tiny_bert(model, tokenizer, settings)
+
+
+# --- Next-sentence prediction: BERT's second objective -----------------------------------
+
+def nsp_pairs(docs: list[list[str]], *, segment_words: int, n_pairs: int, generator: torch.Generator,
+              negatives: str = "other-document") -> list[tuple[str, str, int]]:
+    """Sentence pairs for next-sentence prediction, as BERT builds them.
+
+    Each document is cut into consecutive segments of ``segment_words`` words. A pair
+    takes a segment A at random; half the time B is the segment that follows A in its
+    document (label 1, IsNext), half the time a segment that does not follow it
+    (label 0, NotNext). ``negatives="other-document"`` draws that segment from another
+    document, as BERT does; ``"same-document"`` draws it from A's own document, not
+    adjacent to A, which removes the topic cue (a control for what NSP really tests).
+
+    Returns:
+        ``n_pairs`` tuples ``(text_a, text_b, label)``.
+    """
+    if negatives not in ("other-document", "same-document"):
+        raise ValueError(f"negatives must be 'other-document' or 'same-document', got {negatives!r}")
+    if segment_words < 1 or n_pairs < 1:
+        raise ValueError("segment_words and n_pairs must be positive")
+    segs = [[" ".join(d[i:i + segment_words]) for i in range(0, len(d) - segment_words + 1, segment_words)]
+            for d in docs]
+    need = 4 if negatives == "same-document" else 2  # a segment, its successor, and a non-adjacent one
+    usable = [i for i, s in enumerate(segs) if len(s) >= need]
+    if not usable or (negatives == "other-document" and len(segs) < 2):
+        raise ValueError(f"documents too short for segments of {segment_words} words")
+
+    def rand(n):
+        return int(torch.randint(n, (1,), generator=generator))
+
+    pairs = []
+    for _ in range(n_pairs):
+        d = usable[rand(len(usable))]
+        a = rand(len(segs[d]) - 1)  # A has a successor
+        if rand(2):
+            pairs.append((segs[d][a], segs[d][a + 1], 1))
+        elif negatives == "other-document":
+            others = [j for j in range(len(segs)) if j != d and segs[j]]
+            o = others[rand(len(others))]
+            pairs.append((segs[d][a], segs[o][rand(len(segs[o]))], 0))
+        else:
+            far = [j for j in range(len(segs[d])) if abs(j - a) > 1]
+            pairs.append((segs[d][a], segs[d][far[rand(len(far))]], 0))
+    return pairs
+
+
+def _nsp_batch(tokenizer, pairs, max_length: int) -> dict:
+    enc = tokenizer([a for a, _, _ in pairs], [b for _, b, _ in pairs], padding=True, truncation=True,
+                    max_length=max_length, return_tensors="pt")  # [CLS] A [SEP] B [SEP], segment ids 0 / 1
+    enc["labels"] = torch.tensor([1 - y for _, _, y in pairs])  # Hugging Face: 0 = IsNext, 1 = NotNext
+    return enc
+
+
+def nsp_step(model, batch) -> torch.Tensor:
+    """The next-sentence loss of a ``BertForNextSentencePrediction`` on one tokenised batch of pairs."""
+    return model(**batch).loss
+
+
+def train_nsp(model, tokenizer, pairs, *, epochs: int = 2, lr: float = 5e-4, batch_size: int = 32,
+              max_length: int = 128, seed: int = 0, log: bool = False) -> dict:
+    """Train a ``BertForNextSentencePrediction`` on :func:`nsp_pairs` by :func:`ptutils.training.fit`.
+
+    AdamW (weight decay 0.01 on weight matrices), 10 % linear warm-up then decay.
+    Returns fit's history.
+    """
+    from .training import fit, linear_warmup, shuffled
+
+    if not pairs:
+        raise ValueError("no sentence pairs to train on")
+    steps = epochs * -(-len(pairs) // batch_size)
+
+    def batches(g):
+        for idx in shuffled(len(pairs), batch_size, g):
+            yield _nsp_batch(tokenizer, [pairs[i] for i in idx], max_length)
+
+    return fit(model, nsp_step, batches, epochs=epochs, lr=lr, weight_decay=0.01,
+               schedule=linear_warmup(steps, int(0.1 * steps)), seed=seed, log_every=1 if log else 0,
+               loss_name="train NSP loss")
+
+
+@torch.no_grad()
+def nsp_predictions(model, tokenizer, pairs, *, batch_size: int = 128, max_length: int = 128) -> torch.Tensor:
+    """Predicted labels (1 = IsNext, 0 = NotNext) of a next-sentence model for ``pairs``."""
+    model.eval()
+    where = next(model.parameters()).device
+    out = []
+    for i in range(0, len(pairs), batch_size):
+        batch = _nsp_batch(tokenizer, pairs[i:i + batch_size], max_length)
+        batch.pop("labels")
+        out.append(1 - model(**batch.to(where)).logits.argmax(-1).cpu())
+    return torch.cat(out)
+
+
+def overlap_baseline(train_pairs, test_pairs) -> tuple[float, float]:
+    """NSP without a network: one feature, the cosine similarity of A's and B's word counts.
+
+    A logistic regression on that single number is fitted on ``train_pairs`` and scored
+    on ``test_pairs``. High accuracy means the task can be solved by *topic* overlap alone.
+
+    Returns:
+        ``(test accuracy, the similarity's coefficient)``.
+    """
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = CountVectorizer().fit([t for a, b, _ in train_pairs for t in (a, b)])
+
+    def feature(pairs):
+        A = vec.transform([a for a, _, _ in pairs]).astype(float)
+        B = vec.transform([b for _, b, _ in pairs]).astype(float)
+        dot = np.asarray(A.multiply(B).sum(1)).ravel()
+        norms = np.sqrt(np.asarray(A.multiply(A).sum(1)).ravel() * np.asarray(B.multiply(B).sum(1)).ravel())
+        return (dot / np.maximum(norms, 1e-12))[:, None]
+
+    clf = LogisticRegression().fit(feature(train_pairs), [y for _, _, y in train_pairs])
+    acc = float((clf.predict(feature(test_pairs)) == np.array([y for _, _, y in test_pairs])).mean())
+    return acc, float(clf.coef_[0, 0])
