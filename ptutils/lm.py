@@ -132,10 +132,14 @@ class BigramLM:
 
     def loss(self, ids: torch.Tensor) -> float:
         """Mean cross-entropy (nats) of predicting ``ids[1:]`` from the token before each."""
+        return float(self.token_losses(ids).mean())
+
+    def token_losses(self, ids: torch.Tensor) -> torch.Tensor:
+        """``(len(ids) - 1,)``: the cross-entropy of each prediction ``ids[t]`` -> ``ids[t + 1]``."""
         _check_ids(ids, dim=1)
         if len(ids) < 2:
             raise ValueError("need at least two tokens to score a prediction")
-        return float(-self.log_probs()[ids[:-1].long(), ids[1:].long()].mean())
+        return -self.log_probs()[ids[:-1].long(), ids[1:].long()]
 
     def sample(self, start: int, length: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
         """``length`` tokens drawn one after the other, starting after token ``start``."""
@@ -249,9 +253,19 @@ def random_windows(ids: torch.Tensor, n: int, length: int, generator: torch.Gene
 def lm_loss(model: nn.Module, ids: torch.Tensor, *, batch_size: int = 64) -> float:
     """Mean cross-entropy (nats) of ``model`` predicting every token of ``ids`` after the first.
 
+    The mean of :func:`token_losses`: the same targets :meth:`BigramLM.loss` scores.
+    """
+    return float(token_losses(model, ids, batch_size=batch_size).mean())
+
+
+@torch.no_grad()
+def token_losses(model: nn.Module, ids: torch.Tensor, *, batch_size: int = 64) -> torch.Tensor:
+    """``(len(ids) - 1,)``: the cross-entropy of predicting ``ids[t + 1]``, in stream order.
+
     The stream is cut into consecutive windows of ``block_size + 1`` tokens that overlap
     by one, so each token from the second on is predicted exactly once (from the tokens
-    before it in its window) — the same targets :meth:`BigramLM.loss` scores.
+    before it in its window, up to ``block_size`` of them), aligned with
+    :meth:`BigramLM.token_losses`.
     """
     _check_ids(ids, dim=1)
     if len(ids) < 2:
@@ -259,21 +273,20 @@ def lm_loss(model: nn.Module, ids: torch.Tensor, *, batch_size: int = 64) -> flo
     model.eval()
     T = model.cfg.block_size
     device = next(model.parameters()).device
-    total, n = 0.0, 0
     starts = list(range(0, len(ids) - 1, T))
-    for i in range(0, len(starts), batch_size):
-        chunk = starts[i:i + batch_size]
-        full = [s for s in chunk if s + T + 1 <= len(ids)]
-        if full:
-            w = torch.stack([ids[s:s + T + 1] for s in full]).to(device)
-            total += float(causal_lm_loss(model, w)) * w[:, 1:].numel()
-            n += w[:, 1:].numel()
-        for s in chunk:
-            if s + T + 1 > len(ids):  # the last, shorter window
-                w = ids[s:].to(device)[None]
-                total += float(causal_lm_loss(model, w)) * (w.shape[1] - 1)
-                n += w.shape[1] - 1
-    return total / n
+    out = [None] * len(starts)
+    full = [(n, s) for n, s in enumerate(starts) if s + T + 1 <= len(ids)]
+    for i in range(0, len(full), batch_size):
+        chunk = full[i:i + batch_size]
+        w = torch.stack([ids[s:s + T + 1] for _, s in chunk]).to(device)  # (b, T + 1)
+        logits = model(w[:, :-1])  # (b, T, V)
+        loss = F.cross_entropy(logits.transpose(1, 2), w[:, 1:], reduction="none").cpu()  # (b, T)
+        for (n, _), row in zip(chunk, loss, strict=True):
+            out[n] = row
+    if starts and out[-1] is None:  # the last, shorter window
+        w = ids[starts[-1]:].to(device)[None]
+        out[-1] = F.cross_entropy(model(w[:, :-1])[0], w[0, 1:], reduction="none").cpu()
+    return torch.cat(out).double()
 
 
 def _check_temperature(temperature: float) -> float:

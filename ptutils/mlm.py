@@ -182,7 +182,7 @@ def _position_metrics(logits: torch.Tensor, targets: torch.Tensor, topk: int) ->
     top = logits.topk(topk, dim=-1).indices  # (n, topk)
     return {"loss": float(F.cross_entropy(logits.double(), targets, reduction="sum")),
             "top1": float((top[:, 0] == targets).sum()), f"top{topk}": float((top == targets[:, None]).any(1).sum()),
-            "n": int(len(targets))}
+            "n": int(len(targets)), "pred": top[:, 0], "target": targets}
 
 
 @torch.no_grad()
@@ -195,7 +195,9 @@ def mlm_position_metrics(model, inputs, labels, tokenizer, *, kind: str = "mask"
     mix :func:`held_out_loss` averages.
 
     Returns:
-        ``{"loss", "top1", "top<k>", "n"}`` (means over the ``n`` positions).
+        ``{"loss", "top1", "top<k>", "n"}`` (means over the ``n`` positions), and ``"pred"``
+        and ``"target"``: the top-1 prediction and the true token at each position, in
+        order, for a paired comparison (:func:`ptutils.metrics.paired_bootstrap`).
     """
     model.eval()
     where = next(model.parameters()).device
@@ -207,7 +209,8 @@ def mlm_position_metrics(model, inputs, labels, tokenizer, *, kind: str = "mask"
             continue
         hidden = model.bert(inp.to(where)).last_hidden_state[sel.to(where)]  # (n, d)
         part = _position_metrics(model.cls(hidden).cpu(), lab[sel], topk)
-        sums = part if sums is None else {k: sums[k] + part[k] for k in sums}
+        sums = part if sums is None else {k: (torch.cat([sums[k], part[k]]) if k in ("pred", "target")
+                                              else sums[k] + part[k]) for k in sums}
     return _means(sums, kind)
 
 
@@ -239,7 +242,7 @@ def _select(inputs, labels, tokenizer, kind: str) -> torch.Tensor:
 def _means(sums, kind: str) -> dict:
     if sums is None or sums["n"] == 0:
         raise ValueError(f"no picked positions of kind {kind!r}")
-    return {k: (v if k == "n" else v / sums["n"]) for k, v in sums.items()}
+    return {k: (v if k in ("n", "pred", "target") else v / sums["n"]) for k, v in sums.items()}
 
 
 def unigram_log_probs(blocks: torch.Tensor, tokenizer, alpha: float = 1.0) -> torch.Tensor:

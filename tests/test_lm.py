@@ -137,9 +137,9 @@ def test_pretraining_beats_the_bigram_on_a_pattern_it_needs_context_for():
     ptutils.set_seed(0)
     model = lm.GPT(lm.GPTConfig(len(tok), block_size=12, d_model=32, num_heads=2, num_layers=2, d_ff=64))
     seen = []
-    h = lm.pretrain_causal_lm(model, train, val, steps=150, eval_every=50, batch_size=16, lr=3e-3, warmup=10,
+    h = lm.pretrain_causal_lm(model, train, val, steps=300, eval_every=100, batch_size=16, lr=1e-2, warmup=10,
                               on_eval=lambda step, m: seen.append(step))
-    assert seen == h["step"] == [50, 100, 150] and len(h["val_loss"]) == 3
+    assert seen == h["step"] == [100, 200, 300] and len(h["val_loss"]) == 3
     assert h["val_loss"][-1] < h["initial_val_loss"]
     assert bigram.loss(val) > 0.2  # 2 ln 2 / 6 per character: the c-or-d choice after each "b"
     assert h["val_loss"][-1] < 0.1 < bigram.loss(val)
@@ -280,3 +280,23 @@ def test_text_features_average_every_character_of_every_chunk(gpt):
         by_hand = torch.cat([gpt.hidden(ids[s:s + 8][None])[0] for s in range(0, 20, 8)]).mean(0)
         assert torch.allclose(feats[1], by_hand, atol=1e-5)
         assert torch.allclose(feats[0], gpt.hidden(tok.encode("abc def")[None])[0].mean(0), atol=1e-5)
+
+
+def test_token_losses_align_with_the_bigrams_and_the_block_bootstrap():
+    from ptutils.metrics import block_bootstrap_mean
+
+    ptutils.set_seed(0)
+    model = lm.GPT(lm.GPTConfig(vocab_size=5, block_size=4, d_model=8, num_heads=2, num_layers=1, d_ff=16))
+    stream = torch.randint(5, (23,), generator=torch.Generator().manual_seed(0))
+    per = lm.token_losses(model, stream, batch_size=2)
+    assert per.shape == (22,) and float(per.mean()) == pytest.approx(lm.lm_loss(model, stream))
+    with torch.no_grad():  # token 6 is predicted from tokens 4, 5 (its window starts at 4)
+        assert float(per[5]) == pytest.approx(float(F.cross_entropy(model(stream[4:6][None])[0, -1:], stream[6:7])),
+                                              rel=1e-5)
+    assert lm.BigramLM(5).fit(stream).token_losses(stream).shape == per.shape
+    r = block_bootstrap_mean(per.numpy(), 5)
+    assert r["blocks"] == 4 and r["low"] <= r["mean"] <= r["high"] or r["low"] <= r["high"]
+    const = block_bootstrap_mean([2.0] * 10, 5)
+    assert const["low"] == const["high"] == const["mean"] == 2.0
+    with pytest.raises(ValueError, match="at least 2"):
+        block_bootstrap_mean([1.0] * 9, 5)
