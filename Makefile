@@ -80,11 +80,12 @@ check-site: $(STAMP)
 
 # Classroom: student notebooks (solutions stubbed), hidden tests for the grader, and a
 # website built from the student notebooks. Fails if any solution text survives.
+# student/notebooks (handed out) read in plain Jupyter: glued values are named placeholders;
+# the site gets the same notebooks with their MyST (glue roles) kept, so it shows the values.
 student: $(STAMP) $(VENDOR)
-	$(BIN)/python -m ptutils.classroom notebooks student
 	rm -rf student/site && mkdir -p student/site
+	$(BIN)/python -m ptutils.classroom notebooks student --site student/site/notebooks
 	cp -r _config.yml _toc.yml book _vendor student/site/
-	cp -r student/notebooks student/site/notebooks
 	cd student/site && PTUTILS_FAST=0 PTUTILS_STRICT=1 ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
 		> build.log 2>&1 || (tail -30 build.log && echo "student site build failed" && exit 1)
 	@! grep -rl 'class="solution\|BEGIN SOLUTION' student/site/_build/html --include=*.html \

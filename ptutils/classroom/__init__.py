@@ -5,10 +5,13 @@
 * :mod:`ptutils.classroom.student`: student versions of the chapters (solutions
   stubbed) and the hidden tests a teacher grades with:
   ``python -m ptutils.classroom notebooks student``.
+* :mod:`ptutils.classroom.plain`: student notebooks' Markdown without MyST roles (glued
+  values named, with the cell that prints them), so they read in Jupyter and Colab;
+  :mod:`ptutils.classroom.glue` is the ``glue`` those notebooks import, which prints.
 * :mod:`ptutils.classroom.grade`: the grader:
   ``python -m ptutils.classroom.grade student/hidden/02_core_concepts.ipynb submissions/``.
 
-``student`` and ``grade`` are imported on first use (``ptutils.classroom.grade`` works
+``student``, ``grade``, ``plain`` and ``glue`` are imported on first use (``ptutils.classroom.grade`` works
 after ``import ptutils``), so that notebooks do not load nbformat and
 ``python -m ptutils.classroom.grade`` runs the module once.
 """
@@ -18,9 +21,9 @@ import importlib
 from . import checks
 from .checks import available, check, register
 
-__all__ = ["available", "check", "checks", "grade", "register", "student"]
+__all__ = ["available", "check", "checks", "glue", "grade", "plain", "register", "student"]
 
-_LAZY = ("student", "grade")
+_LAZY = ("student", "grade", "plain", "glue")
 
 
 def __getattr__(name):

@@ -1,6 +1,6 @@
 """Student versions of the chapters, and the hidden tests a teacher grades with.
 
-    python -m ptutils.classroom notebooks/ student/
+    python -m ptutils.classroom notebooks/ student/ [--site student/site/notebooks]
 
 writes, for every chapter ``notebooks/NN_topic.ipynb``:
 
@@ -9,10 +9,19 @@ writes, for every chapter ``notebooks/NN_topic.ipynb``:
   ``raise NotImplementedError`` at the same indentation; solution prose and
   solution-only code cells (inside ``{solution-start}`` ... ``{solution-end}``) are
   dropped; hidden-test cells are dropped; outputs are cleared.
+  Its Markdown reads in plain Jupyter and Colab: every glue role (a number the website
+  fills in) becomes a bracketed name and a note saying which code cell prints it, and the
+  other MyST roles become text (:mod:`ptutils.classroom.plain`); its ``glue`` calls print
+  what they glue (:mod:`ptutils.classroom.glue`).
 * ``student/hidden/NN_topic.ipynb``: the chapter's hidden-test cells (tag
   ``hidden-test``), for :mod:`ptutils.classroom.grade`.
 
-It fails (exit code 1) if any solution text survives in a student notebook.
+``--site DIR`` also writes the student notebooks with their MyST kept (glue roles and
+all) into ``DIR``, for a Jupyter Book site built from them (``make student``): the site
+fills in the values itself, so it must not get the placeholders.
+
+It fails (exit code 1) if any solution text, or any glue role, survives in a student
+notebook.
 
 A hidden-test cell is a code cell tagged ``hidden-test`` whose first line is
 ``# hidden test: <name> (<points> points)``. In the book it runs against the
@@ -27,6 +36,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from . import plain
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_TAG = "hidden-test"
@@ -170,34 +181,77 @@ def leaked(student, reference) -> list[str]:
     return bad
 
 
-def build(src_dir: Path, out_dir: Path) -> list[Path]:
-    """Write student and hidden-test notebooks for every chapter; raise if a solution leaks."""
+def handout_version(student, name: str | None = None, index: plain.Index | None = None):
+    """The notebook handed to students: ``student`` (from :func:`student_version`) with Markdown
+    that reads without Jupyter Book and ``glue`` calls that print (module doc)."""
+    nb = copy.deepcopy(student)
+    printing = False
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            new = plain.student_glue_source(cell.source)
+            printing |= new != cell.source
+            cell.source = new
+    return plain.plain_notebook(nb, name=name, index=index, printing=printing)
+
+
+def chapter_index(src_dir: Path) -> plain.Index:
+    """Titles, figures and references of the chapters in ``src_dir`` and the book's pages beside it."""
+    src_dir = Path(src_dir)
+    book = src_dir.resolve().parent / "book"
+    return plain.index_notebooks(sorted(src_dir.glob("*.ipynb")), bib=book / "references.bib",
+                                 pages=sorted(book.glob("*.md")))
+
+
+def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None) -> list[Path]:
+    """Write student and hidden-test notebooks for every chapter; raise if a solution leaks
+    or a glue role survives. ``site_dir``: also write the student notebooks with MyST kept."""
     written = []
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (out_dir / "hidden").mkdir(parents=True, exist_ok=True)
+    if site_dir is not None:
+        Path(site_dir).mkdir(parents=True, exist_ok=True)
+    index = chapter_index(src_dir)
     for path in sorted(Path(src_dir).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         student = student_version(nb)
         bad = leaked(student, nb)
         if bad:
             raise RuntimeError(f"{path.name}: solution text survives in the student version: {bad[:3]}")
-        nbformat.write(student, out_dir / "notebooks" / path.name)
+        handout = handout_version(student, path.name, index)
+        raw = [r for c in handout.cells if c.cell_type == "markdown" for r in plain.raw_roles(c.source)]
+        if raw:
+            raise RuntimeError(f"{path.name}: glue roles the student version cannot show: {raw[:3]}")
+        nbformat.write(handout, out_dir / "notebooks" / path.name)
+        if site_dir is not None:
+            nbformat.write(student, Path(site_dir) / path.name)
         nbformat.write(hidden_tests(nb), out_dir / "hidden" / path.name)
         written.append(out_dir / "notebooks" / path.name)
     return written
 
 
+USAGE = "usage: python -m ptutils.classroom <notebooks-dir> <out-dir> [--site <dir>]"
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    site = None
+    if "--site" in argv:
+        k = argv.index("--site")
+        if k + 1 >= len(argv):
+            print(USAGE)
+            return 2
+        site = Path(argv[k + 1])
+        del argv[k:k + 2]
     if len(argv) != 2:
-        print("usage: python -m ptutils.classroom <notebooks-dir> <out-dir>")
+        print(USAGE)
         return 2
     try:
-        written = build(Path(argv[0]), Path(argv[1]))
+        written = build(Path(argv[0]), Path(argv[1]), site)
     except (RuntimeError, ValueError) as e:
         print(f"error: {e}")
         return 1
-    print(f"wrote {len(written)} student notebooks and their hidden tests to {argv[1]}")
+    also = f"; with MyST kept, for a site, to {site}" if site else ""
+    print(f"wrote {len(written)} student notebooks and their hidden tests to {argv[1]}{also}")
     return 0
 
 
