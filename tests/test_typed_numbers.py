@@ -112,6 +112,11 @@ _NAME_AFTER = re.compile(r"^(?:[A-Za-z_]+\d*|-(?:NN|D|bit|nearest|gram)\b)")
 #: A numeral followed by a unit or multiplier letter is a quantity, not a name: 10k, 3B, 2x, 5s.
 _QUANTITY_SUFFIX = re.compile(r"^(?:[kKMBGT]|x|s|ms|min|h|GB|MB|GiB|MiB|KB|px|pt|em|th|st|nd|rd)\b")
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d[a-z]?$")
+#: ... unless a count noun follows: "2000 sentences", "a 2000-sentence test set" are counts.
+_COUNT_NOUN = re.compile(
+    r"^\s*[-–]?\s*(?:[a-z]+[-\s])?(?:sentences?|examples?|tokens?|images?|words?|steps?|epochs?|"
+    r"labels?|documents?|parameters?|pairs?|quer(?:y|ies)|items?|samples?|iterations?|digits?|"
+    r"questions?|runs?|draws?|seeds?|rows?|columns?|dimensions?|messages?|stories|articles?)\b")
 #: "chapter 7", "chapters 1, 6 and 7", "ch. 3", "§3.1", "section 2.4", "equation 5", "article 002".
 _REFERRING_WORD = (
     r"(?:[Cc]hapters?|[Cc]h\.|[Ss]ections?|[Ss]ec\.|§+|[Ee]quations?|[Ee]qs?\.|[Aa]rticles?|"
@@ -203,8 +208,8 @@ def typed_numbers(markdown):
             continue  # GPT-2, F1, L2, MiniLM-L6, int8
         if _NAME_AFTER.match(after) and not _QUANTITY_SUFFIX.match(after):
             continue  # 2D, 3rd-party names such as 1cycle
-        if _YEAR.match(num):
-            continue
+        if _YEAR.match(num) and not _COUNT_NOUN.match(after):
+            continue  # a year, not a count
         if any(s <= m.start() < e and any(s <= c < e for c in cites) for s, e in sentences):
             continue  # a published figure: the sentence cites its source
         context = re.sub(r"\s+", " ", markdown_context(markdown, text, m.start(), m.end()))
@@ -339,6 +344,9 @@ def test_every_glue_role_names_a_glued_value(path):
     "[about 70 % of them](https://example.org/results)",
     "| model | 81.3 % |",
     "an 80/20 split",
+    "tested on 2000 sentences",
+    "a 2000-sentence test set",
+    "on the 2000 test sentences",
 ])
 def test_scanner_catches_typed_numbers(text):
     assert typed_numbers(text), f"not caught: {text!r}"
@@ -353,7 +361,7 @@ def test_scanner_catches_typed_numbers(text):
     "See chapter 7, chapters 1, 6 and 7, §3.1, section 2.4 and equation 5; article 000 §3.",
     "BERT-base has 110M parameters {footcite}`devlin2019bert`.",
     "GPT-2, F1, L2, MiniLM-L6, int8, float32, 1-NN, a 2-D mask, 8-bit integers, CIFAR-10.",
-    "Published in 2019 and revised in 2021.",
+    "Published in 2019 and revised in 2021 (Smith, 2020), in 2018 the first.",
     "Read [the docs](https://example.org/v2/page-3) or https://x.org/a/1.",
     "(fig-ch01-labels)=\n{numref}`fig-ch01-labels` and {ref}`ch-4`.",
     "A test at the 5 % level.",
