@@ -163,7 +163,7 @@ def test_where_the_value_comes_from():
     note = out.cells[6].source.split("\n")[-1]
     assert "`a_n` is computed by a code cell above, in “Data”" in note
     assert "`a_small_acc` is computed by a code cell above" in note
-    assert "`a_nowhere` is computed by no code cell of this version of the notebook" in note
+    assert "`a_nowhere` is not computed in this version of the notebook" in note
     assert "`a_late` is computed by the code cell below" in out.cells[7].source
 
 
@@ -237,3 +237,52 @@ def test_cli_site_option(tmp_path):
     assert "is printed by the code cell above" in hand.cells[1].source
     assert site.cells[1].source == "{glue:text}`ch01_n` rows."
     assert classroom.main([str(tmp_path / "src"), str(tmp_path / "out"), "--site"]) == 2
+
+
+# ---------------------------------------------------------------- the build's values, as an option
+def _fake_build(tmp_path, code=GLUE_CELL):
+    """A project with one chapter and a 'make book' build of it: executed copy, glue values, key."""
+    import importlib.util
+    import json
+    import shutil
+
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "tools").mkdir()
+    shutil.copy(ROOT / "tools" / "build_cache.py", root / "tools" / "build_cache.py")
+    nb = _nb(("code", GLUE_CELL), ("md", "Spread {glue:text}`ch01_std:.1%` over {glue:text}`ch01_n:,` rows; "
+                                         "{glue:text}`ch01_missing`."))
+    nbformat.write(nb, root / "notebooks" / "01_x.ipynb")
+    ex = root / "_build" / "jupyter_execute" / "notebooks"
+    ex.mkdir(parents=True)
+    nb.cells[0].source = code
+    nbformat.write(nb, ex / "01_x.ipynb")
+    (ex / "01_x.glue.json").write_text(json.dumps({
+        "ch01_std": {"data": {"text/plain": "0.03421"}, "output_type": "display_data"},
+        "ch01_n": {"data": {"text/plain": "10662"}, "output_type": "display_data"}}))
+    spec = importlib.util.spec_from_file_location("bc", root / "tools" / "build_cache.py")
+    bc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bc)
+    (root / "_build" / ".ptutils_hash").write_text(bc.library_key(root) + "\n")
+    return root
+
+
+def test_values_from_a_current_build_fill_the_text(tmp_path):
+    root = _fake_build(tmp_path)
+    classroom.build(root / "notebooks", tmp_path / "out", values_from=root / "_build")
+    md = nbformat.read(tmp_path / "out" / "notebooks" / "01_x.ipynb", as_version=4).cells[1].source
+    assert md.startswith("Spread 3.4% over 10,662 rows; **[`ch01_missing`]**.")
+    assert "`ch01_missing` is not computed in this version of the notebook" in md  # no value: a placeholder
+    assert "The other numbers were computed when the book was built" in md
+    assert "`ch01_std` and `ch01_n` are printed by the code cell above" in md
+
+
+@pytest.mark.parametrize("stale", ["code", "library"])
+def test_values_from_a_stale_build_are_not_used(tmp_path, stale, capsys):
+    root = _fake_build(tmp_path, code=GLUE_CELL + "\nglue('ch01_new', 1)" if stale == "code" else GLUE_CELL)
+    if stale == "library":
+        (root / "requirements.txt").write_text("torch\n")  # part of the library key
+    classroom.build(root / "notebooks", tmp_path / "out", values_from=root / "_build")
+    md = nbformat.read(tmp_path / "out" / "notebooks" / "01_x.ipynb", as_version=4).cells[1].source
+    assert md.startswith("Spread **[`ch01_std`]** over **[`ch01_n`]** rows")
+    assert ("code changed" if stale == "code" else "library changed") in capsys.readouterr().out

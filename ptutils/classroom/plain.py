@@ -354,8 +354,6 @@ def _where_any(nb, sections, targets: set, here: int) -> str:
     """Where one of the code cells ``targets`` is, as :func:`_where` says it."""
     if len(targets) == 1:
         return _where(nb, sections, next(iter(targets)), here)
-    if not targets:
-        return "no code cell of this version of the notebook"
     secs = list(dict.fromkeys("this section" if sections[t] == sections[here] else f"“{sections[t]}”"
                               for t in sorted(targets)))
     return "one of the code cells in " + _and(secs, "or")
@@ -375,8 +373,9 @@ def _glue_key(name: str, content: str) -> tuple[str | None, str | None, str]:
 
 
 class _Rewriter:
-    def __init__(self, nb, name: str | None, index: Index, printing: bool):
+    def __init__(self, nb, name: str | None, index: Index, printing: bool, values: dict | None = None):
         self.nb, self.name, self.index, self.printing = nb, name, index or Index(), printing
+        self.values = values or {}
         self.sources = glue_sources(nb)
         self.sections = _sections(nb)
         self.cited: list[str] = []
@@ -386,11 +385,12 @@ class _Rewriter:
     # one role
     def role(self, name: str, content: str, here: int, glued: list):
         if name in GLUE_ROLES:
-            doc, key, _ = _glue_key(name, content)
+            doc, key, fmt = _glue_key(name, content)
             if not key or "`" in key:
                 return None  # malformed: left as it is, raw_roles reports it
-            glued.append((doc, key))
-            return f"**[`{key}`]**"
+            text = self.value(name, doc, key, fmt)
+            glued.append((doc, key, text is not None))
+            return f"**[`{key}`]**" if text is None else text
         text, _, target = content.rpartition("<")
         explicit = text.strip() if target.endswith(">") and text.strip() else None
         label = target[:-1].strip() if explicit else content.strip()
@@ -421,26 +421,55 @@ class _Rewriter:
             return "[" + ", ".join(keys) + "]"
         return None
 
+    def value(self, role: str, doc, key: str, fmt: str) -> str | None:
+        """The text the website shows for a glue:text role, from the build's values, or None."""
+        data = {}
+        if doc is None and role == "glue:text" and self.sources[key]:  # glued by a cell students have
+            data = self.values.get(key, {}).get("data", {})
+        if "text/plain" not in data:
+            return None
+        from myst_nb.core.variables import format_plain_text
+
+        try:
+            return format_plain_text(data["text/plain"], fmt or "s")
+        except Exception:  # as on the website, a value that cannot be formatted is not shown
+            return None
+
     def note(self, glued: list, here: int) -> str:
-        """The sentence that ends a cell with glue placeholders: which cell gives each value."""
-        by_place = {}
+        """The sentence that ends a cell with glued values: which code cell gives each value."""
         verb = "printed" if self.printing else "computed"
-        for doc, key in dict.fromkeys(glued):
-            if doc:
-                place = f"from the notebook {doc}"
-            else:
-                place = f"{verb} by {_where_any(self.nb, self.sections, self.sources[key], here)}"
-            by_place.setdefault(place, []).append(f"`{key}`")
-        parts = [f"{_and(keys if len(keys) <= 4 else keys[:3] + [f'{len(keys) - 3} others'])} "
-                 f"{'is' if len(keys) == 1 else 'are'} {place}" for place, keys in by_place.items()]
-        return "*The values in **[brackets]** appear when you run the notebook: " + "; ".join(parts) + ".*"
+        items = list(dict.fromkeys(glued))
+
+        def where(pairs):
+            by_place = {}
+            for doc, key in pairs:
+                if doc:
+                    place = f"from the notebook {doc}"
+                elif not self.sources[key]:
+                    place = "not computed in this version of the notebook"
+                else:
+                    place = f"{verb} by {_where_any(self.nb, self.sections, self.sources[key], here)}"
+                by_place.setdefault(place, []).append(f"`{key}`")
+            return "; ".join(f"{_and(keys if len(keys) <= 4 else keys[:3] + [f'{len(keys) - 3} others'])} "
+                             f"{'is' if len(keys) == 1 else 'are'} {place}" for place, keys in by_place.items())
+
+        missing = [(d, k) for d, k, known in items if not known]
+        filled = [(d, k) for d, k, known in items if known]
+        out = []
+        if missing:
+            out.append("The values in **[brackets]** appear when you run the notebook: " + where(missing) + ".")
+        if filled:
+            out.append(("The other numbers" if missing else "The numbers in this cell")
+                       + " were computed when the book was built; running the notebook computes them again: "
+                       + where(filled) + ".")
+        return "*" + " ".join(out) + "*"
 
     def glue_directive(self, seg: str, directive, here: int, glued: list) -> str:
         kind, arg = directive
         lines = seg.split("\n")
         body = [ln for ln in lines[1:-1] if not re.match(r"^\s*:[\w\-]+:", ln)]
         key = arg.split("::")[-1].strip() or "?"
-        glued.append((None, key))
+        glued.append((None, key, False))
         what = "figure" if kind == "glue:figure" else "value"
         text = f"**[{what} `{key}`]**"
         caption = self.md("\n".join(body).strip(), here, glued)
@@ -490,16 +519,18 @@ class _Rewriter:
         return "\n".join(items)
 
 
-def plain_notebook(nb, name: str | None = None, index: Index | None = None, printing: bool = False):
+def plain_notebook(nb, name: str | None = None, index: Index | None = None, printing: bool = False,
+                   values: dict | None = None):
     """Return a copy of ``nb`` whose Markdown cells read without Jupyter Book (module doc).
 
     ``name`` is the notebook's file name (to tell a link to another chapter from a section of
     this one); ``index`` comes from :func:`index_notebooks`; ``printing`` says the notebook's
     ``glue`` calls print what they glue (:func:`student_glue_source`), so the note says
-    "printed by" rather than "computed by".
+    "printed by" rather than "computed by"; ``values`` (from :func:`built_values`) fills each
+    glue:text role with the text the website shows instead of a placeholder.
     """
     nb = copy.deepcopy(nb)
-    rw = _Rewriter(nb, name, index, printing)
+    rw = _Rewriter(nb, name, index, printing, values)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             cell.source = rw.cell(cell.source, i)
@@ -510,3 +541,42 @@ def student_glue_source(code: str) -> str:
     """``from myst_nb import glue`` in a code cell becomes the import of
     :func:`ptutils.classroom.glue.glue`, which glues as before and prints ``name = value``."""
     return GLUE_IMPORT.sub(lambda m: m.group("indent") + SHIM_IMPORT, code)
+
+
+def built_values(build_dir: Path, nb_path: Path, root: Path | None = None) -> tuple[dict | None, str]:
+    """The values a Jupyter Book build glued in notebook ``nb_path``, if they are still its values.
+
+    Read from ``<build_dir>/jupyter_execute/<notebooks dir>/<name>.glue.json``. They are used
+    only when the executed copy there has the same code cells as ``nb_path`` and the build's
+    library key (``<build_dir>/.ptutils_hash``, written by ``tools/build_cache.py``) is the
+    library's key now, so the values are what this code computes in full mode. Returns
+    ``(values, "")`` or ``(None, why not)``.
+    """
+    import json
+
+    import nbformat
+
+    nb_path, build_dir = Path(nb_path), Path(build_dir)
+    root = Path(root) if root is not None else nb_path.resolve().parent.parent
+    executed = build_dir / "jupyter_execute" / nb_path.parent.name / nb_path.name
+    glue_file = executed.with_suffix(".glue.json")
+    if not (executed.is_file() and glue_file.is_file()):
+        return None, f"no build output {glue_file}"
+
+    def code(nb):
+        return [c.source for c in nb.cells if c.cell_type == "code"]
+
+    if code(nbformat.read(executed, as_version=4)) != code(nbformat.read(nb_path, as_version=4)):
+        return None, "its code changed since the build"
+    tool = root / "tools" / "build_cache.py"
+    key_file = build_dir / ".ptutils_hash"
+    if not (tool.is_file() and key_file.is_file()):
+        return None, "the build's library key cannot be checked"
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_ptutils_build_cache", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if mod.library_key(root) != key_file.read_text().strip():
+        return None, "the library changed since the build"
+    return json.loads(glue_file.read_text()), ""

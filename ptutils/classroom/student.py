@@ -16,7 +16,9 @@ writes, for every chapter ``notebooks/NN_topic.ipynb``:
 * ``student/hidden/NN_topic.ipynb``: the chapter's hidden-test cells (tag
   ``hidden-test``), for :mod:`ptutils.classroom.grade`.
 
-``--site DIR`` also writes the student notebooks with their MyST kept (glue roles and
+``--values _build`` fills in, instead of placeholders, the numbers the last ``make book``
+computed, for each chapter whose code and library have not changed since (checked; the
+others keep their placeholders). ``--site DIR`` also writes the student notebooks with their MyST kept (glue roles and
 all) into ``DIR``, for a Jupyter Book site built from them (``make student``): the site
 fills in the values itself, so it must not get the placeholders.
 
@@ -181,9 +183,11 @@ def leaked(student, reference) -> list[str]:
     return bad
 
 
-def handout_version(student, name: str | None = None, index: plain.Index | None = None):
+def handout_version(student, name: str | None = None, index: plain.Index | None = None,
+                    values: dict | None = None):
     """The notebook handed to students: ``student`` (from :func:`student_version`) with Markdown
-    that reads without Jupyter Book and ``glue`` calls that print (module doc)."""
+    that reads without Jupyter Book and ``glue`` calls that print (module doc); ``values``
+    (:func:`ptutils.classroom.plain.built_values`) fills in the numbers a book build computed."""
     nb = copy.deepcopy(student)
     printing = False
     for cell in nb.cells:
@@ -191,7 +195,7 @@ def handout_version(student, name: str | None = None, index: plain.Index | None 
             new = plain.student_glue_source(cell.source)
             printing |= new != cell.source
             cell.source = new
-    return plain.plain_notebook(nb, name=name, index=index, printing=printing)
+    return plain.plain_notebook(nb, name=name, index=index, printing=printing, values=values)
 
 
 def chapter_index(src_dir: Path) -> plain.Index:
@@ -202,9 +206,12 @@ def chapter_index(src_dir: Path) -> plain.Index:
                                  pages=sorted(book.glob("*.md")))
 
 
-def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None) -> list[Path]:
+def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None,
+          values_from: Path | None = None) -> list[Path]:
     """Write student and hidden-test notebooks for every chapter; raise if a solution leaks
-    or a glue role survives. ``site_dir``: also write the student notebooks with MyST kept."""
+    or a glue role survives. ``site_dir``: also write the student notebooks with MyST kept.
+    ``values_from``: a Jupyter Book build directory (``_build``) whose glued values fill in
+    the numbers of each chapter whose build is current (else that chapter gets placeholders)."""
     written = []
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (out_dir / "hidden").mkdir(parents=True, exist_ok=True)
@@ -217,7 +224,11 @@ def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None) -> list[Pa
         bad = leaked(student, nb)
         if bad:
             raise RuntimeError(f"{path.name}: solution text survives in the student version: {bad[:3]}")
-        handout = handout_version(student, path.name, index)
+        values = None
+        if values_from is not None:
+            values, why = plain.built_values(values_from, path, root=Path(src_dir).resolve().parent)
+            print(f"{path.name}: " + ("numbers from the build" if values is not None else f"placeholders ({why})"))
+        handout = handout_version(student, path.name, index, values)
         raw = [r for c in handout.cells if c.cell_type == "markdown" for r in plain.raw_roles(c.source)]
         if raw:
             raise RuntimeError(f"{path.name}: glue roles the student version cannot show: {raw[:3]}")
@@ -229,24 +240,26 @@ def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None) -> list[Pa
     return written
 
 
-USAGE = "usage: python -m ptutils.classroom <notebooks-dir> <out-dir> [--site <dir>]"
+USAGE = "usage: python -m ptutils.classroom <notebooks-dir> <out-dir> [--site <dir>] [--values <build-dir>]"
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    site = None
-    if "--site" in argv:
-        k = argv.index("--site")
-        if k + 1 >= len(argv):
-            print(USAGE)
-            return 2
-        site = Path(argv[k + 1])
-        del argv[k:k + 2]
+    opts = {}
+    for flag in ("--site", "--values"):
+        if flag in argv:
+            k = argv.index(flag)
+            if k + 1 >= len(argv):
+                print(USAGE)
+                return 2
+            opts[flag] = Path(argv[k + 1])
+            del argv[k:k + 2]
+    site = opts.get("--site")
     if len(argv) != 2:
         print(USAGE)
         return 2
     try:
-        written = build(Path(argv[0]), Path(argv[1]), site)
+        written = build(Path(argv[0]), Path(argv[1]), site, opts.get("--values"))
     except (RuntimeError, ValueError) as e:
         print(f"error: {e}")
         return 1
