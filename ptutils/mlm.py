@@ -494,28 +494,33 @@ def nsp_predictions(model, tokenizer, pairs, *, batch_size: int = 128, max_lengt
     return torch.cat(out)
 
 
-def overlap_baseline(train_pairs, test_pairs) -> tuple[float, float]:
-    """NSP without a network: one feature, the cosine similarity of A's and B's word counts.
+def overlap_baseline(train_pairs, test_pairs) -> dict:
+    """NSP without a network: one feature, the TF-IDF cosine similarity of A and B.
 
-    A logistic regression on that single number is fitted on ``train_pairs`` and scored
-    on ``test_pairs``. High accuracy means the task can be solved by *topic* overlap alone.
+    The TF-IDF weights (sublinear term frequency, inverse document frequency over the
+    training pairs' segments) make shared rare words count and shared function words
+    hardly at all: the feature measures *topic* overlap. A logistic regression on that
+    single number is fitted on ``train_pairs`` and scored on ``test_pairs``. High
+    accuracy means the task can be solved by topic alone.
 
     Returns:
-        ``(test accuracy, the similarity's coefficient)``.
+        ``{"accuracy", "coef", "pred"}``: test accuracy, the similarity's coefficient, and
+        the test predictions (1 = IsNext).
     """
     import numpy as np
-    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vec = CountVectorizer().fit([t for a, b, _ in train_pairs for t in (a, b)])
+    if not train_pairs or not test_pairs:
+        raise ValueError("need training and test pairs")
+    vec = TfidfVectorizer(sublinear_tf=True).fit([t for a, b, _ in train_pairs for t in (a, b)])
 
     def feature(pairs):
-        A = vec.transform([a for a, _, _ in pairs]).astype(float)
-        B = vec.transform([b for _, b, _ in pairs]).astype(float)
-        dot = np.asarray(A.multiply(B).sum(1)).ravel()
-        norms = np.sqrt(np.asarray(A.multiply(A).sum(1)).ravel() * np.asarray(B.multiply(B).sum(1)).ravel())
-        return (dot / np.maximum(norms, 1e-12))[:, None]
+        A = vec.transform([a for a, _, _ in pairs])  # rows have unit length: the dot product is the cosine
+        B = vec.transform([b for _, b, _ in pairs])
+        return np.asarray(A.multiply(B).sum(1)).ravel()[:, None]
 
     clf = LogisticRegression().fit(feature(train_pairs), [y for _, _, y in train_pairs])
-    acc = float((clf.predict(feature(test_pairs)) == np.array([y for _, _, y in test_pairs])).mean())
-    return acc, float(clf.coef_[0, 0])
+    pred = clf.predict(feature(test_pairs))
+    acc = float((pred == np.array([y for _, _, y in test_pairs])).mean())
+    return {"accuracy": acc, "coef": float(clf.coef_[0, 0]), "pred": pred}

@@ -249,11 +249,11 @@ def test_overlap_baseline_solves_other_document_pairs_by_topic_alone():
     g = torch.Generator().manual_seed(0)
     train = nsp_pairs(docs, segment_words=8, n_pairs=300, generator=g)
     test = nsp_pairs(docs, segment_words=8, n_pairs=300, generator=g)
-    acc, coef = overlap_baseline(train, test)
-    assert acc > 0.95 and coef > 0
+    r = overlap_baseline(train, test)
+    assert r["accuracy"] > 0.95 and r["coef"] > 0 and r["pred"].shape == (300,)
     same_tr = nsp_pairs(docs, segment_words=8, n_pairs=300, generator=g, negatives="same-document")
     same_te = nsp_pairs(docs, segment_words=8, n_pairs=300, generator=g, negatives="same-document")
-    assert overlap_baseline(same_tr, same_te)[0] < 0.7  # same topic on both sides: no cue left
+    assert overlap_baseline(same_tr, same_te)["accuracy"] < 0.7  # same topic on both sides: no cue left
 
 
 def test_nsp_training_runs_and_predicts_labels(tiny):
