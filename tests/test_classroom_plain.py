@@ -167,6 +167,33 @@ def test_where_the_value_comes_from():
     assert "`a_late` is computed by the code cell below" in out.cells[7].source
 
 
+def test_glue_names_read_through_helpers_loops_and_assignments():
+    helper = ('def glue_diff(key, d):\n    glue(key, d, display=False)\n    glue(f"{key}_ci", d, display=False)\n'
+              'glue_diff("a_gaps", 1)\nglue_diff(f"a_{name}_gain", 2)')
+    loop = ('for name, key in (("MiniLM", "strong"), ("TF-IDF", "weak")):\n    glue(f"a_{key}_tau", 1)\n'
+            'for x, y in pairs:\n    k = f"a_{x[:3]}_{y[:3]}"\n    glue(k, 1)')
+    magic = '%time glue(f"a_{z}_magic", 1)\nglue("a_plain", 2)'
+    broken = 'glue(f"a_{q}_broken", 1)\nif True print(1)'
+    src = plain.glue_sources(_nb(("code", helper), ("code", loop), ("code", broken)))
+    assert src["a_gaps"] == src["a_gaps_ci"] == src["a_x_gain_ci"] == {0}  # through the helper's calls
+    assert src["a_strong_tau"] == {1} and src["a_weak_tau"] == {1}
+    assert src["a_sal_att"] == {1}  # x[:3]: at most three characters, so "a_saliency_att" is not it
+    assert src["a_middle_tau"] == set()  # a loop over literals: strong and weak only
+    assert src["a_q_broken"] == {2}  # not Python: its f-string read from the text
+    assert src["a_saliency_att"] == set()
+    # a glue call inside a magic is invisible to the syntax tree: that cell could glue any name
+    src = plain.glue_sources(_nb(("code", helper), ("code", magic)))
+    assert src["a_plain"] == {1} and src["a_k_magic"] == {1} and src["a_gaps"] == {0, 1}
+
+
+def test_a_cell_that_starts_a_section_is_in_it():
+    nb = _nb(("md", "# Data"), ("code", "x = 1"), ("md", "## Results\n\nIt is {glue:text}`a_r`."),
+             ("code", 'glue("a_r", 1, display=False)'), ("md", "Still results; {glue:text}`a_r`.\n\n## Next"))
+    out = plain.plain_notebook(nb)
+    assert "`a_r` is computed by the code cell below." in out.cells[2].source
+    assert "`a_r` is computed by the code cell above." in out.cells[4].source
+
+
 def test_glue_sources_are_sound_when_unsure():
     nb = _nb(("code", 'glue("a_x", 1)'), ("code", 'glue(f"a_{k}_ci", 1)'), ("code", "def g(key):\n    glue(key, 1)"),
              ("code", 'glue(f"{key}", 1)'))

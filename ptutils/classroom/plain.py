@@ -286,33 +286,116 @@ def _pattern(body: str) -> re.Pattern | None:
     return re.compile(".+".join(re.escape(p) for p in parts) + r"\Z")
 
 
+def _glue_name_patterns(source: str) -> tuple[list[str], bool] | None:
+    """The regexes of the names a code cell's ``glue`` calls can glue, and whether some call's
+    name cannot be read; None when the cell does not parse.
+
+    The first argument of each ``glue(...)`` is read as a string, an f-string, a ``+`` of
+    them, or a name bound in the cell: by an assignment, a ``for`` over a literal tuple or
+    list, or a parameter of a function the cell defines and calls (with the call's
+    arguments). An f-string's part that cannot be read matches anything.
+    """
+    import ast
+    import itertools
+
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        code = TransformerManager().transform_cell(source)
+    except Exception:  # IPython missing or a cell it cannot transform: read it as Python
+        code = source
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    binds, funcs = {}, {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+
+    def bind(target, value):
+        if isinstance(target, ast.Name):
+            binds.setdefault(target.id, []).append(value)
+        elif isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+            for t, v in zip(target.elts, value.elts):
+                bind(t, v)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                bind(t, node.value)
+        elif isinstance(node, ast.For) and isinstance(node.iter, (ast.Tuple, ast.List)):
+            for elt in node.iter.elts:
+                bind(node.target, elt)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in funcs:
+            params = [x.arg for x in funcs[node.func.id].args.args]
+            for name, arg in [*zip(params, node.args), *((k.arg, k.value) for k in node.keywords)]:
+                binds.setdefault(name, []).append(arg)
+
+    def pats(expr, depth=0):  # a list of regexes, or None if unknown
+        if depth > 6:
+            return None
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            return [re.escape(expr.value)]
+        if isinstance(expr, ast.Name):
+            got = [pats(v, depth + 1) for v in binds.get(expr.id, [])]
+            return None if not got or None in got else [p for g in got for p in g]
+        if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Slice) and expr.slice.lower is None \
+                and expr.slice.step is None and isinstance(expr.slice.upper, ast.Constant) \
+                and isinstance(expr.slice.upper.value, int) and expr.slice.upper.value > 0:
+            return [f".{{0,{expr.slice.upper.value}}}"]  # name[:3]: at most three characters
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+            parts = [pats(expr.left, depth + 1), pats(expr.right, depth + 1)]
+        elif isinstance(expr, ast.JoinedStr):
+            parts = [pats(v, depth + 1) if isinstance(v, ast.Constant)
+                     else (pats(v.value, depth + 1) if v.conversion == -1 and v.format_spec is None else None)
+                     for v in expr.values]
+            parts = [p if p is not None else [".+"] for p in parts]
+        else:
+            return None
+        if None in parts:
+            return None
+        combos = list(itertools.islice(itertools.product(*parts), 200))
+        return ["".join(c) for c in combos] if len(combos) < 200 else None
+
+    found, calls = [], 0
+    opaque = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "glue":
+            calls += 1
+            got = pats(node.args[0]) if node.args else None
+            usable = [p for p in got or [] if re.sub(r"\.\+|\.\{0,\d+\}", "", p).strip("_")]
+            opaque |= got is None or len(usable) < len(got)
+            found += usable
+    # a glue( the syntax tree does not show (in a magic's string, say) could glue anything
+    return found, opaque or len(ANY_GLUE.findall(source)) > calls
+
+
 def glue_sources(nb) -> dict:
     """``name -> set of code cell indices``: the cells that can have glued ``name``.
 
-    Read from the code: ``glue("name", ...)`` glues ``name`` in its cell (glue names are
-    unique), so that cell is the answer. Otherwise the candidates are the cells whose
-    ``glue(f"...")`` pattern matches the name plus every cell with a ``glue(...)`` call
-    whose name cannot be read (``glue(key, ...)``); an empty set means no cell glues it.
-    The answer is exact when it has one cell. It assumes that a cell that glues contains
-    the ``glue(`` call: a helper that glues must be called in the cell that defines it
-    (the chapters' helpers are).
+    Read from the code (:func:`_glue_name_patterns`): ``glue("name", ...)`` glues ``name``
+    in its cell (glue names are unique), so that cell is the answer. Otherwise the
+    candidates are the cells whose glue names can match, plus every cell with a ``glue``
+    call whose name cannot be read; an empty set means no cell glues it. The answer is
+    exact when it has one cell. It assumes that a cell that glues contains the ``glue(``
+    call: a helper that glues must be called in the cell that defines it (the chapters'
+    helpers are).
     """
     literal, patterns, opaque = {}, [], set()
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or not ANY_GLUE.search(cell.source):
             continue
-        calls = len(ANY_GLUE.findall(cell.source))
-        lit = LITERAL_GLUE.findall(cell.source)
-        fst = FSTRING_GLUE.findall(cell.source)
-        for _, name in lit:
+        for _, name in LITERAL_GLUE.findall(cell.source):
             literal.setdefault(name, {i})
-        for _, body in fst:
-            p = _pattern(body)
-            if p is None:
-                opaque.add(i)
-            else:
-                patterns.append((p, i))
-        if calls > len(lit) + len(fst):
+        read = _glue_name_patterns(cell.source)
+        if read is None:  # not Python: the f-strings of its glue calls, by their text
+            calls = len(ANY_GLUE.findall(cell.source))
+            fst = FSTRING_GLUE.findall(cell.source)
+            read = ([], calls > len(LITERAL_GLUE.findall(cell.source)) + len(fst))
+            for _, body in fst:
+                p = _pattern(body)
+                read[0].append(p.pattern[:-2]) if p is not None else read[0].append(".+")
+            read = ([p for p in read[0] if p != ".+"], read[1] or ".+" in read[0])
+        patterns += [(re.compile(p + r"\Z"), i) for p in read[0]]
+        if read[1]:
             opaque.add(i)
 
     class Sources(dict):
@@ -324,17 +407,16 @@ def glue_sources(nb) -> dict:
 
 # --------------------------------------------------------------------------- the rewrite
 def _sections(nb) -> list:
-    """The title of the section each cell is in (None before the first heading)."""
+    """The title of the section each cell is in (None before the first heading): a Markdown
+    cell that starts with a heading is in that section, a code cell in the last one above."""
     out, current = [], None
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            first = current
-            for line in cell.source.split("\n"):
-                t = _title(line)
-                if t:
-                    current = t
-                    first = first if first is not None else t
-            out.append(current if first is None else first)
+            lines = [ln for ln in cell.source.split("\n") if ln.strip() and not TARGET.match(ln)]
+            before = current
+            for line in lines:
+                current = _title(line) or current
+            out.append((_title(lines[0]) if lines else None) or before)
             continue
         out.append(current)
     return out
