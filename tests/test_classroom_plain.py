@@ -254,6 +254,15 @@ def test_glue_import_rewrite_only_touches_the_import():
     assert out.splitlines()[2] == "    " + plain.SHIM_IMPORT
 
 
+def test_note_says_computed_when_the_glue_does_not_print():
+    stu = _nb(("code", "import myst_nb\nmyst_nb.glue('ch01_n', 3, display=False)"), ("md", "{glue:text}`ch01_n`"))
+    assert "is computed by the code cell above" in classroom.handout_version(stu).cells[1].source
+    stu.cells[0].source = "from myst_nb import glue\nglue('ch01_n', 3, display=False)"
+    assert "is printed by the code cell above" in classroom.handout_version(stu).cells[1].source
+    stu.cells.insert(1, nbformat.v4.new_code_cell("from myst_nb import glue as g"))
+    assert "is computed by a code cell above" in classroom.handout_version(stu).cells[2].source
+
+
 def test_cli_site_option(tmp_path):
     (tmp_path / "src").mkdir()
     nbformat.write(_nb(("code", GLUE_CELL), ("md", "{glue:text}`ch01_n` rows.")), tmp_path / "src" / "01_x.ipynb")
@@ -312,4 +321,4 @@ def test_values_from_a_stale_build_are_not_used(tmp_path, stale, capsys):
     classroom.build(root / "notebooks", tmp_path / "out", values_from=root / "_build")
     md = nbformat.read(tmp_path / "out" / "notebooks" / "01_x.ipynb", as_version=4).cells[1].source
     assert md.startswith("Spread **[`ch01_std`]** over **[`ch01_n`]** rows")
-    assert ("code changed" if stale == "code" else "library changed") in capsys.readouterr().out
+    assert ("code changed" if stale == "code" else "library or its environment") in capsys.readouterr().out

@@ -660,5 +660,5 @@ def built_values(build_dir: Path, nb_path: Path, root: Path | None = None) -> tu
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     if mod.library_key(root) != key_file.read_text().strip():
-        return None, "the library changed since the build"
+        return None, "the library or its environment (installed packages, PTUTILS_* switches) changed since the build"
     return json.loads(glue_file.read_text()), ""

@@ -189,12 +189,14 @@ def handout_version(student, name: str | None = None, index: plain.Index | None 
     that reads without Jupyter Book and ``glue`` calls that print (module doc); ``values``
     (:func:`ptutils.classroom.plain.built_values`) fills in the numbers a book build computed."""
     nb = copy.deepcopy(student)
-    printing = False
+    printing, other = False, False
     for cell in nb.cells:
         if cell.cell_type == "code":
             new = plain.student_glue_source(cell.source)
             printing |= new != cell.source
+            other |= "myst_nb" in new  # glue imported some other way: that glue does not print
             cell.source = new
+    printing &= not other
     return plain.plain_notebook(nb, name=name, index=index, printing=printing, values=values)
 
 
