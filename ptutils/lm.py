@@ -27,8 +27,8 @@ DOC_SEPARATOR = "\n"
 def _check_ids(ids, name: str = "ids", dim: int | None = None) -> None:
     if not isinstance(ids, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of token ids, got {type(ids).__name__}")
-    if ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"{name} must hold integer token ids (int64), got {ids.dtype}")
+    if ids.dtype != torch.int64:
+        raise TypeError(f"{name} must hold int64 token ids (torch.long), got {ids.dtype}")
     if dim is not None and ids.dim() != dim:
         raise ValueError(f"{name} must have {dim} dimension(s), got shape {tuple(ids.shape)}")
 

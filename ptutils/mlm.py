@@ -180,9 +180,14 @@ def picked_positions(inputs: torch.Tensor, labels: torch.Tensor, mask_token_id: 
 
 def _position_metrics(logits: torch.Tensor, targets: torch.Tensor, topk: int) -> dict:
     top = logits.topk(topk, dim=-1).indices  # (n, topk)
-    return {"loss": float(F.cross_entropy(logits.double(), targets, reduction="sum")),
-            "top1": float((top[:, 0] == targets).sum()), f"top{topk}": float((top == targets[:, None]).any(1).sum()),
-            "n": int(len(targets)), "pred": top[:, 0], "target": targets}
+    losses = F.cross_entropy(logits.double(), targets, reduction="none")  # (n,)
+    return _sums(losses, top, targets, topk)
+
+
+def _sums(losses, top, targets, topk: int) -> dict:
+    return {"loss": float(losses.sum()), "top1": float((top[:, 0] == targets).sum()),
+            f"top{topk}": float((top == targets[:, None]).any(1).sum()), "n": int(len(targets)),
+            "pred": top[:, 0], "target": targets, "losses": losses}
 
 
 @torch.no_grad()
@@ -194,10 +199,14 @@ def mlm_position_metrics(model, inputs, labels, tokenizer, *, kind: str = "mask"
     measure of what it infers from context (:func:`picked_positions`); ``"all"`` is the
     mix :func:`held_out_loss` averages.
 
+    ``inputs`` are unpadded blocks (as :func:`make_blocks` cuts them): no attention mask
+    is applied.
+
     Returns:
-        ``{"loss", "top1", "top<k>", "n"}`` (means over the ``n`` positions), and ``"pred"``
-        and ``"target"``: the top-1 prediction and the true token at each position, in
-        order, for a paired comparison (:func:`ptutils.metrics.paired_bootstrap`).
+        ``{"loss", "top1", "top<k>", "n"}`` (means over the ``n`` positions), and, at each
+        position in order, ``"pred"`` (top-1 prediction), ``"target"`` (the true token)
+        and ``"losses"`` (cross-entropy), for paired comparisons
+        (:func:`ptutils.metrics.paired_bootstrap`, :func:`ptutils.metrics.block_bootstrap_mean`).
     """
     model.eval()
     where = next(model.parameters()).device
@@ -209,7 +218,7 @@ def mlm_position_metrics(model, inputs, labels, tokenizer, *, kind: str = "mask"
             continue
         hidden = model.bert(inp.to(where)).last_hidden_state[sel.to(where)]  # (n, d)
         part = _position_metrics(model.cls(hidden).cpu(), lab[sel], topk)
-        sums = part if sums is None else {k: (torch.cat([sums[k], part[k]]) if k in ("pred", "target")
+        sums = part if sums is None else {k: (torch.cat([sums[k], part[k]]) if k in _PER_POSITION
                                               else sums[k] + part[k]) for k in sums}
     return _means(sums, kind)
 
@@ -227,7 +236,8 @@ def unigram_position_metrics(log_p: torch.Tensor, inputs, labels, tokenizer, *, 
     if not sel.any():
         return _means(None, kind)
     targets = labels[sel]
-    return _means(_position_metrics(log_p.double().expand(len(targets), -1), targets, topk), kind)
+    top = log_p.topk(topk).indices.expand(len(targets), -1)  # the same guesses at every position
+    return _means(_sums(-log_p.double()[targets], top, targets, topk), kind)
 
 
 def _select(inputs, labels, tokenizer, kind: str) -> torch.Tensor:
@@ -242,7 +252,10 @@ def _select(inputs, labels, tokenizer, kind: str) -> torch.Tensor:
 def _means(sums, kind: str) -> dict:
     if sums is None or sums["n"] == 0:
         raise ValueError(f"no picked positions of kind {kind!r}")
-    return {k: (v if k in ("n", "pred", "target") else v / sums["n"]) for k, v in sums.items()}
+    return {k: (v if k in ("n", *_PER_POSITION) else v / sums["n"]) for k, v in sums.items()}
+
+
+_PER_POSITION = ("pred", "target", "losses")
 
 
 def unigram_log_probs(blocks: torch.Tensor, tokenizer, alpha: float = 1.0) -> torch.Tensor:
@@ -439,6 +452,8 @@ def nsp_pairs(docs: list[list[str]], *, segment_words: int, n_pairs: int, genera
             pairs.append((segs[d][a], segs[d][a + 1], 1))
         elif negatives == "other-document":
             others = [j for j in range(len(segs)) if j != d and segs[j]]
+            if not others:
+                raise ValueError(f"no other document has a segment of {segment_words} words")
             o = others[rand(len(others))]
             pairs.append((segs[d][a], segs[o][rand(len(segs[o]))], 0))
         else:

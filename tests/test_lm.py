@@ -49,7 +49,7 @@ def test_bigram_equals_a_hand_count():
     assert b.loss(held) == pytest.approx(-(math.log(3 / 5) + math.log(2 / 6)) / 2)
     with pytest.raises(ValueError, match="lie in"):
         b.fit(torch.tensor([0, 3]))
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(TypeError, match="int64"):
         b.fit(torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="positive"):
         lm.BigramLM(3, alpha=0)
@@ -81,8 +81,10 @@ def test_gpt_refuses_bad_input(gpt):
         gpt(torch.zeros(1, 9, dtype=torch.long))
     with pytest.raises(ValueError, match="lie in"):
         gpt(torch.full((1, 3), 11))
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(TypeError, match="int64"):
         gpt(torch.zeros(1, 3))
+    with pytest.raises(TypeError, match="int64"):
+        gpt(torch.zeros(1, 3, dtype=torch.int32))
     with pytest.raises(ValueError, match="divisible"):
         lm.GPTConfig(vocab_size=5, d_model=10, num_heads=3)
 
@@ -189,6 +191,8 @@ def test_mask_only_metrics_by_hand_and_on_the_same_positions_as_the_baseline(tin
     assert base["n"] == got["n"]
     assert base["loss"] == pytest.approx(float(-log_p[targets].mean()), rel=1e-9)
     assert base["top1"] == pytest.approx(float((targets == log_p.argmax()).float().mean()))
+    assert torch.allclose(got["losses"], F.cross_entropy(logits.double(), targets, reduction="none"))
+    assert torch.equal(base["losses"], -log_p.double()[targets]) and torch.equal(got["target"], targets)
     allpos = mlm_position_metrics(model, inputs, labels, tok, kind="all")
     assert allpos["n"] == int((labels != -100).sum()) > got["n"]
     with pytest.raises(ValueError, match="kind"):
@@ -241,6 +245,8 @@ def test_nsp_pairs_follow_berts_recipe():
         nsp_pairs([["a", "b"]], segment_words=5, n_pairs=1, generator=torch.Generator())
     with pytest.raises(ValueError, match="negatives"):
         nsp_pairs(DOCS, segment_words=5, n_pairs=1, generator=torch.Generator(), negatives="random")
+    with pytest.raises(ValueError, match="no other document"):  # the other document is too short for a segment
+        nsp_pairs([DOCS[0], ["w"] * 3], segment_words=5, n_pairs=20, generator=torch.Generator().manual_seed(0))
 
 
 def test_overlap_baseline_solves_other_document_pairs_by_topic_alone():
@@ -295,7 +301,9 @@ def test_token_losses_align_with_the_bigrams_and_the_block_bootstrap():
                                               rel=1e-5)
     assert lm.BigramLM(5).fit(stream).token_losses(stream).shape == per.shape
     r = block_bootstrap_mean(per.numpy(), 5)
-    assert r["blocks"] == 4 and r["low"] <= r["mean"] <= r["high"] or r["low"] <= r["high"]
+    assert r["blocks"] == 4
+    assert r["low"] <= r["high"]
+    assert r["low"] <= float(per[:20].mean()) <= r["high"]  # the resampled blocks' own mean lies inside
     const = block_bootstrap_mean([2.0] * 10, 5)
     assert const["low"] == const["high"] == const["mean"] == 2.0
     with pytest.raises(ValueError, match="at least 2"):
