@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: help setup vendor test test-lib test-notebooks book book-clean serve clean check-site student
+.PHONY: help setup bwrap vendor test test-lib test-notebooks book book-clean serve clean check-site student
 
 help:
 	@echo "make book   - set up, execute all notebooks (full mode), build the site into _build/html"
@@ -21,7 +21,11 @@ help:
 	@echo "make serve  - serve the built site on http://127.0.0.1:$(PORT)"
 	@echo "make student - student notebooks, hidden tests and a solutions-free site in student/"
 
-setup: $(STAMP)
+setup: $(STAMP) bwrap
+
+# bubblewrap (Debian's package): the sandbox the classroom grader runs each submission in.
+bwrap:
+	@test -x /usr/bin/bwrap || (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null)
 
 # The virtual environment: pinned requirements (torch==2.13.0 is the CPU build), ptutils
 # itself in editable mode, and a `python3` kernel that points at this environment.
@@ -43,7 +47,7 @@ $(VENDOR): package.json package-lock.json
 	find _vendor/site -name '*.map' -delete
 	touch $@
 
-test: $(STAMP)
+test: $(STAMP) bwrap
 	$(BIN)/python -m ptutils.classroom notebooks student
 	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider -q

@@ -67,8 +67,8 @@ def test_leak_detection_can_fail():
 
 # ---------------------------------------------------------------- the grader
 HIDDEN = [
-    "# hidden test: add (2 points)\nassert add(2, 3) == 5 and add(-1, 1) == 0",
-    "# hidden test: mul (1 point)\nassert mul(4, 5) == 20",
+    "# hidden test: add (2 points)\ngot = add(2, 3), add(-1, 1)\n# checks\nassert got == (5, 0)",
+    "# hidden test: mul (1 point)\ngot = mul(4, 5)\n# checks\nassert got == 20",
 ]
 GOOD = ["def add(a, b):\n    return a + b", "def mul(a, b):\n    return a * b"]
 

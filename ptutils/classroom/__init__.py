@@ -9,7 +9,10 @@
   values named, with the cell that prints them), so they read in Jupyter and Colab;
   :mod:`ptutils.classroom.glue` is the ``glue`` those notebooks import, which prints.
 * :mod:`ptutils.classroom.grade`: the grader:
-  ``python -m ptutils.classroom.grade student/hidden/02_core_concepts.ipynb submissions/``.
+  ``python -m ptutils.classroom.grade student/hidden/02_core_concepts.ipynb submissions/``;
+  each submission runs in a bubblewrap sandbox (:mod:`ptutils.classroom.sandbox`, which starts
+  :mod:`ptutils.classroom.runner`), hands back plain data (:mod:`ptutils.classroom.plaindata`),
+  and the verdicts are decided in the grader's process.
 
 ``student``, ``grade``, ``plain`` and ``glue`` are imported on first use (``ptutils.classroom.grade`` works
 after ``import ptutils``), so that notebooks do not load nbformat and

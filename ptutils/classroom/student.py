@@ -26,7 +26,8 @@ It fails (exit code 1) if any solution text, or any glue role, survives in a stu
 notebook.
 
 A hidden-test cell is a code cell tagged ``hidden-test`` whose first line is
-``# hidden test: <name> (<points> points)``. In the book it runs against the
+``# hidden test: <name> (<points> points)``, with the inputs and the calls of the student's
+functions above a ``# checks`` line and the asserts below it (:mod:`ptutils.classroom.grade`). In the book it runs against the
 reference solution, so every build proves that the reference earns full marks.
 """
 
@@ -133,6 +134,9 @@ def hidden_tests(nb):
             if not HIDDEN_HEADER.match(cell.source.splitlines()[0]):
                 raise ValueError(f"hidden-test cell must start with '# hidden test: <name> (<n> points)': "
                                  f"{cell.source.splitlines()[0]!r}")
+            from .grade import parse_hidden_test  # the grader's format: calls above '# checks', asserts below
+
+            parse_hidden_test(cell.source, "hidden-test cell")
             c = nbformat.v4.new_code_cell(cell.source)
             c.metadata["tags"] = [HIDDEN_TAG]
             out.cells.append(c)
