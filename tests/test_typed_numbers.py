@@ -57,6 +57,11 @@ def _grader_cell_timeout():
     return inspect.signature(grade_one).parameters["cell_timeout"].default
 
 
+def _grader_limit(name):
+    from ptutils.classroom.sandbox import Limits
+    return getattr(Limits(), name)
+
+
 LIBRARY_CONSTANTS = {
     "book/intro.md": {
         "(10,662 movie-review snippets": _rt_polarity_size,
@@ -71,6 +76,15 @@ LIBRARY_CONSTANTS = {
     },
     "book/for-teachers.md": {
         "default 120 s": _grader_cell_timeout,
+        "| `--total-timeout` | 1,800 s |": lambda: _grader_limit("total_timeout"),
+        "| `--wall-margin` | 60 s |": lambda: _grader_limit("wall_margin_s"),
+        "| `--memory-mb` | 8,192 MB |": lambda: _grader_limit("memory_mb"),
+        "| `--processes` | 256 |": lambda: _grader_limit("processes"),
+        "| `--cpu-seconds` | 1,800 CPU s |": lambda: _grader_limit("cpu_s"),
+        "| `--file-mb` | 64 MB |": lambda: _grader_limit("file_mb"),
+        "| `--tmp-mb` | 512 MB |": lambda: _grader_limit("tmp_mb"),
+        "| `--output-mb` | 1 MB |": lambda: int(_grader_limit("output_mb")),
+        "| `--answer-mb` | 16 MB |": lambda: int(_grader_limit("answer_mb")),
     },
 }
 
