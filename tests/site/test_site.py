@@ -88,7 +88,7 @@ def test_page(page, server, browser):
     assert not errors, f"{page}: JavaScript errors: {errors}"
 
     if 'class="math' in html:
-        pg.wait_for_selector("mjx-container", timeout=15000)
+        pg.wait_for_selector("mjx-container", state="attached", timeout=15000)  # math in a closed dropdown is rendered but hidden
         assert pg.locator("mjx-container").count() > 0, f"{page}: math not rendered by MathJax"
         assert pg.locator("mjx-merror").count() == 0, f"{page}: MathJax reported a TeX error"
     n_mermaid = pg.locator("pre.mermaid").count()
