@@ -119,6 +119,15 @@ def test_every_submission_graded_and_nothing_damaged(hostile_run):
     assert len(names) == len(rows) and all(n.endswith(".md") and "\n" not in n for n in names), names
 
 
+def test_fork_bomb_stopped_by_the_process_limit(hostile_run):
+    """The bomb's processes stop at the process limit (the machine survives); its cell is interrupted at
+    the cell time limit, its later cells still earn their points, and the next student is graded."""
+    fb = _feedback(hostile_run, "fork_bomb")
+    assert "cell 0: timed out after 10 s" in fb, fb
+    assert float(hostile_run["rows"]["fork_bomb"]["total"]) == 3
+    assert float(hostile_run["rows"]["z_good"]["total"]) == 3
+
+
 def test_limits_are_reported(hostile_run):
     mem = _feedback(hostile_run, "memory_bomb")
     assert "limit reached: the memory limit (1536 MB" in mem, mem
