@@ -241,6 +241,41 @@ def mcnemar(y_true, pred_a, pred_b) -> dict:
     return {"a_only": a_only, "b_only": b_only, "p_value": p}
 
 
+def mcnemar_bounds(acc_a: float, acc_b: float, n: int) -> dict:
+    """The smallest and largest McNemar p-values two accuracies on the *same* ``n`` examples allow.
+
+    For runs that kept only their accuracies, not their per-example answers: a paired
+    test cannot be run, but the accuracies bound it. A and B disagree on at least
+    ``|right_A - right_B|`` examples (if each is right wherever the other is, but for
+    those) and on at most as many as their right and wrong answers allow. McNemar's
+    exact test (:func:`mcnemar`) is computed for every number of disagreements in
+    between. ``p_max < 0.05``: detectable whatever the answers were; ``p_min >= 0.05``:
+    not detectable whatever they were; otherwise the accuracies cannot tell.
+
+    Returns:
+        ``{"p_min", "p_max", "discordant_min", "discordant_max"}``.
+    """
+    from scipy.stats import binomtest
+
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    right_a, right_b = round(acc_a * n), round(acc_b * n)
+    for name, acc, right in (("acc_a", acc_a, right_a), ("acc_b", acc_b, right_b)):
+        if not 0 <= acc <= 1 or abs(acc * n - right) > 1e-6 * n:
+            raise ValueError(f"{name} = {acc} is not a count of right answers out of n = {n}")
+    d = right_a - right_b  # a_only - b_only, whatever the answers
+    ps, totals = [], []
+    for b_only in range(max(0, -d), n + 1):
+        a_only = b_only + d
+        # A alone right needs A right and B wrong; B alone right needs B right and A wrong
+        if a_only > min(right_a, n - right_b) or b_only > min(right_b, n - right_a):
+            break
+        m = a_only + b_only
+        ps.append(1.0 if m == 0 else float(binomtest(a_only, m, 0.5).pvalue))
+        totals.append(m)
+    return {"p_min": min(ps), "p_max": max(ps), "discordant_min": totals[0], "discordant_max": totals[-1]}
+
+
 def verdict(low: float, high: float, *, better: str = "better", worse: str = "worse",
             same: str = "no detectable difference") -> str:
     """The word the prose may use for a difference with interval ``[low, high]``.
