@@ -128,13 +128,18 @@ def marked_object(dotted: str):
     return obj
 
 
+GRADER_INTERNALS = {"ptutils.classroom.sandbox", "ptutils.classroom.runner", "ptutils.classroom.plaindata"}
+"""The grader's machinery: it runs outside the chapters and no chapter shows it, so a chapter's own
+``run`` or ``encode`` is not a re-typed copy of it."""
+
+
 def public_library_names() -> dict:
     """Every public function or class name a ptutils module exports -> the modules exporting it."""
     import ptutils
 
     names = {}
     modules = [ptutils] + [importlib.import_module(m.name) for m in pkgutil.walk_packages(ptutils.__path__, "ptutils.")
-                           if not m.name.endswith("__main__")]
+                           if not m.name.endswith("__main__") and m.name not in GRADER_INTERNALS]
     for module in modules:
         exported = {n for n, o in vars(module).items()
                     if (inspect.isfunction(o) or inspect.isclass(o))
