@@ -11,7 +11,7 @@ logits are ``(B, T, V)``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -370,9 +370,6 @@ def pretrain_causal_lm(model: GPT, train_ids: torch.Tensor, val_ids: torch.Tenso
     return hist
 
 
-def config_dict(cfg: GPTConfig) -> dict:
-    """The configuration as a plain dict (for a cache recipe or a saved checkpoint)."""
-    return asdict(cfg)
 
 
 def normalise_text(text: str, tok: CharTokenizer) -> str:

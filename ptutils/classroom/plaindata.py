@@ -38,14 +38,21 @@ def _type_name(x) -> str:
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
 
 
-def encode(obj, *, max_elements: int = MAX_ELEMENTS):
-    """``obj`` as JSON-ready plain data; :class:`PlainDataError` for anything else."""
-    budget = [max_elements]
+def _budget(max_elements: int):
+    """A counter ``spend(n)`` that raises :class:`PlainDataError` once more than ``max_elements`` are spent."""
+    left = [max_elements]
 
     def spend(n):
-        budget[0] -= n
-        if budget[0] < 0:
+        left[0] -= n
+        if left[0] < 0:
             raise PlainDataError(f"the value is too large (more than {max_elements:,} numbers or strings)")
+
+    return spend
+
+
+def encode(obj, *, max_elements: int = MAX_ELEMENTS):
+    """``obj`` as JSON-ready plain data; :class:`PlainDataError` for anything else."""
+    spend = _budget(max_elements)
 
     def enc(x, depth):
         if depth > MAX_DEPTH:
@@ -120,12 +127,7 @@ def decode(data, *, max_elements: int = MAX_ELEMENTS):
     tag, a key that is not a string, a number that is neither int nor float, a shape that
     does not match its data) raises :class:`PlainDataError`.
     """
-    budget = [max_elements]
-
-    def spend(n):
-        budget[0] -= n
-        if budget[0] < 0:
-            raise PlainDataError(f"the value is too large (more than {max_elements:,} numbers or strings)")
+    spend = _budget(max_elements)
 
     def dec(x, depth):
         if depth > MAX_DEPTH:
