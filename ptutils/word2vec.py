@@ -380,3 +380,301 @@ def cached_word2vec(sentences, cfg: Word2VecConfig | None = None, *, verbose: bo
                            "delete the cache file and run again")
     history = {"loss": arrays["loss"].tolist(), "seconds": float(arrays["seconds"]), "key": recipe_key(recipe)}
     return WordVectors(vocab, arrays["vectors"]), history
+
+
+# --- GloVe: weighted least squares on the log co-occurrence counts --------------------------
+
+
+def cooccurrence_matrix(sentences, vocab: Vocab, window: int = 5, weighting: str = "harmonic"):
+    """Symmetric word-word co-occurrence counts ``X`` over a vocabulary, as a SciPy CSR matrix.
+
+    ``X[i, j]`` adds up, over every position of word ``i`` and every position of word
+    ``j`` at most ``window`` tokens away in the same sentence, ``1 / distance``
+    (``weighting="harmonic"``, GloVe's choice) or ``1`` (``weighting="uniform"``: plain
+    counts, what the chapter's ``context_counts`` loop counts for one word). Distances
+    are measured in the text as written: a word outside the vocabulary still occupies
+    its position, it only contributes no row or column.
+
+    Shapes:
+        output: ``(len(vocab), len(vocab))`` float64, symmetric.
+    """
+    from scipy.sparse import coo_matrix
+
+    if isinstance(sentences, str) or (len(sentences) and isinstance(sentences[0], str)):
+        raise TypeError("sentences must be a list of token lists, e.g. [['a', 'cat'], ['the', 'dog']]")
+    if weighting not in ("harmonic", "uniform"):
+        raise ValueError(f"weighting must be 'harmonic' or 'uniform', got {weighting!r}")
+    if not (isinstance(window, (int, np.integer)) and window >= 1):
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+    ids = np.array([vocab.index.get(w, -1) for s in sentences for w in s], dtype=np.int64)  # -1: OOV
+    sent = np.array([k for k, s in enumerate(sentences) for _ in s], dtype=np.int64)
+    rows, cols, vals = [], [], []
+    for dist in range(1, min(window, max(len(ids) - 1, 0)) + 1):
+        a, b = ids[:-dist], ids[dist:]  # word at i and word at i + dist
+        ok = (sent[:-dist] == sent[dist:]) & (a >= 0) & (b >= 0)
+        w = np.full(int(ok.sum()), 1.0 / dist if weighting == "harmonic" else 1.0)
+        rows += [a[ok], b[ok]]  # both directions: X is symmetric
+        cols += [b[ok], a[ok]]
+        vals += [w, w]
+    V = len(vocab)
+    if not rows:
+        return coo_matrix((V, V)).tocsr()
+    X = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(V, V))
+    return X.tocsr()  # duplicates are summed
+
+
+def glove_weight(x, x_max: float = 100.0, alpha: float = 0.75):
+    """GloVe's weighting function ``f(x) = min(1, (x / x_max) ** alpha)`` (Pennington et al., 2014).
+
+    It is 0 at ``x = 0`` (pairs never seen carry no weight), grows as a power below
+    ``x_max``, and caps at 1 so that the most frequent pairs do not dominate.
+    """
+    if x_max <= 0 or alpha <= 0:
+        raise ValueError(f"x_max and alpha must be positive, got x_max={x_max}, alpha={alpha}")
+    x = torch.as_tensor(x)
+    if (x < 0).any():
+        raise ValueError("co-occurrence counts must be non-negative")
+    return torch.clamp(x / x_max, max=1.0) ** alpha
+
+
+def glove_loss_and_grads(w, w_ctx, b, b_ctx, log_x, f):
+    """GloVe's weighted least-squares loss over a batch of non-zero counts, and its gradients by hand.
+
+    ``J = sum_k f_k (w_k · w~_k + b_k + b~_k - log X_k)^2`` over the batch's entries
+    ``k = (i, j)``. With the residual ``e_k``, ``dJ/dw_k = 2 f_k e_k w~_k``,
+    ``dJ/dw~_k = 2 f_k e_k w_k`` and ``dJ/db_k = dJ/db~_k = 2 f_k e_k``.
+
+    Returns:
+        ``(loss, dJ/dw, dJ/dw~, dJ/db, dJ/db~)``, gradients with their inputs' shapes.
+
+    Shapes:
+        w, w_ctx: ``(B, d)`` rows of the word and context vectors of the batch's entries;
+        b, b_ctx, log_x, f: ``(B,)``.
+    """
+    e = (w * w_ctx).sum(-1) + b + b_ctx - log_x  # (B,) residuals
+    g = 2 * f * e  # (B,) dJ/de
+    loss = (f * e * e).sum()
+    return loss, g.unsqueeze(-1) * w_ctx, g.unsqueeze(-1) * w, g, g
+
+
+def glove_loss(X, w, w_ctx, b, b_ctx, x_max: float = 100.0, alpha: float = 0.75):
+    """The full GloVe objective ``J`` of a co-occurrence matrix (dense array, tensor or SciPy sparse).
+
+    Only non-zero entries count (``f(0) = 0``, and ``log 0`` is never taken).
+
+    Shapes:
+        X: ``(V, V)``; w, w_ctx: ``(V, d)``; b, b_ctx: ``(V,)``.
+    """
+    i, j, x = _nonzero_entries(X)
+    w, w_ctx, b, b_ctx = (torch.as_tensor(t, dtype=torch.float64) for t in (w, w_ctx, b, b_ctx))
+    V = X.shape[0]
+    if w.shape[0] != V or w_ctx.shape[0] != V or b.shape != (V,) or b_ctx.shape != (V,):
+        raise ValueError(f"parameters do not match X of shape {tuple(X.shape)}: w {tuple(w.shape)}, "
+                         f"w~ {tuple(w_ctx.shape)}, b {tuple(b.shape)}, b~ {tuple(b_ctx.shape)}")
+    x = torch.from_numpy(x)
+    loss, *_ = glove_loss_and_grads(w[i], w_ctx[j], b[i], b_ctx[j], torch.log(x), glove_weight(x, x_max, alpha))
+    return float(loss)
+
+
+def _nonzero_entries(X):
+    """``(i, j, x)`` NumPy arrays of the non-zero entries of a square, non-negative, finite matrix."""
+    from scipy import sparse
+
+    if sparse.issparse(X):
+        X = X.tocoo()
+        i, j, x = X.row.astype(np.int64), X.col.astype(np.int64), np.asarray(X.data, dtype=np.float64)
+        shape = X.shape
+    else:
+        A = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float64)
+        shape = A.shape
+        if A.ndim != 2:
+            raise ValueError(f"the co-occurrence matrix must be 2-D, got shape {shape}")
+        i, j = np.nonzero(A)
+        x = A[i, j]
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"the co-occurrence matrix must be square (words x words), got shape {tuple(shape)}")
+    if not np.isfinite(x).all():
+        raise ValueError("the co-occurrence matrix holds NaN or infinite counts")
+    if (x < 0).any():
+        raise ValueError("co-occurrence counts must be non-negative; found a negative entry")
+    keep = x > 0
+    if not keep.any():
+        raise ValueError("the co-occurrence matrix has no positive entry: nothing to fit")
+    return i[keep], j[keep], x[keep]
+
+
+@dataclass
+class GloVeConfig:
+    """GloVe's hyper-parameters; the defaults are the paper's (``x_max=100``, ``alpha=3/4``,
+    AdaGrad with learning rate 0.05, 50 passes for vectors under 300 dimensions).
+
+    ``batch_size`` non-zero entries are updated at once (the reference code updates
+    after every entry, in parallel threads).
+    """
+
+    dim: int = 100
+    x_max: float = 100.0
+    alpha: float = 0.75
+    lr: float = 0.05
+    epochs: int = 50
+    batch_size: int = 16384
+    seed: int = 0
+
+
+def train_glove(X, vocab: Vocab | None = None, cfg: GloVeConfig | None = None, *, log: bool = False, **kwargs):
+    """Fit GloVe to a co-occurrence matrix with AdaGrad; return ``(vectors, history)``.
+
+    Each epoch visits the non-zero entries of ``X`` in a new random order, in batches:
+    :func:`glove_loss_and_grads` gives the gradients of the batch's rows, which are
+    summed per word (``index_add_``) and applied with AdaGrad,
+    ``θ <- θ - lr · g / sqrt(G)``, ``G`` the running sum of squared gradients
+    (started at 1, as in the reference code). The word vectors returned are
+    ``w + w~``, the paper's choice.
+
+    Args:
+        X: ``(V, V)`` non-negative co-occurrence counts (SciPy sparse, array or tensor).
+        vocab: the words of ``X``'s rows; with it the result is a :class:`WordVectors`,
+            without it the tuple ``(w, w~, b, b~)`` of float64 tensors.
+        cfg: a :class:`GloVeConfig`, or keyword arguments for one.
+        log: print the loss every tenth epoch.
+
+    Returns:
+        The vectors and ``{"loss": J per epoch, divided by the number of non-zero
+        entries, "seconds", "nonzero"}``.
+    """
+    if cfg is not None and kwargs:
+        raise TypeError("pass a GloVeConfig or keyword arguments, not both")
+    cfg = cfg or GloVeConfig(**kwargs)
+    t0 = time.perf_counter()
+    i_np, j_np, x_np = _nonzero_entries(X)
+    V = X.shape[0]
+    if vocab is not None and len(vocab) != V:
+        raise ValueError(f"X has {V} rows but the vocabulary has {len(vocab)} words")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    d = cfg.dim
+    W = (torch.rand(2 * V, d, generator=gen) - 0.5) / d  # rows 0..V-1: w, V..2V-1: w~
+    bias = (torch.rand(2 * V, generator=gen) - 0.5) / d
+    W_sq, bias_sq = torch.ones_like(W), torch.ones_like(bias)  # AdaGrad's sums of squared gradients
+    i_all, j_all = torch.from_numpy(i_np), torch.from_numpy(j_np) + V
+    x_all = torch.from_numpy(x_np).float()
+    log_x_all, f_all = torch.log(x_all), glove_weight(x_all, cfg.x_max, cfg.alpha)
+    n = len(x_np)
+    history = {"loss": [], "seconds": None, "nonzero": n}
+    G, Gb = torch.zeros_like(W), torch.zeros_like(bias)  # the batch's gradient, summed per row
+    for epoch in range(cfg.epochs):
+        perm = torch.from_numpy(rng.permutation(n))
+        total = 0.0
+        for start in range(0, n, cfg.batch_size):
+            k = perm[start:start + cfg.batch_size]
+            i, j = i_all[k], j_all[k]  # (B,) rows of w and of w~
+            loss, g_w, g_wc, g_b, g_bc = glove_loss_and_grads(W[i], W[j], bias[i], bias[j], log_x_all[k], f_all[k])
+            G.zero_().index_add_(0, i, g_w).index_add_(0, j, g_wc)
+            Gb.zero_().index_add_(0, i, g_b).index_add_(0, j, g_bc)
+            W_sq.addcmul_(G, G)  # rows the batch did not touch have G = 0: nothing changes
+            bias_sq.addcmul_(Gb, Gb)
+            W.addcdiv_(G, W_sq.sqrt(), value=-cfg.lr)  # θ <- θ - lr g / sqrt(sum of g²)
+            bias.addcdiv_(Gb, bias_sq.sqrt(), value=-cfg.lr)
+            total += float(loss)
+        history["loss"].append(total / n)
+        if log and ((epoch + 1) % 10 == 0 or epoch == 0 or epoch + 1 == cfg.epochs):
+            print(f"epoch {epoch + 1}/{cfg.epochs}  J per entry {history['loss'][-1]:.4f}")
+    history["seconds"] = time.perf_counter() - t0
+    w, w_ctx, b, b_ctx = W[:V], W[V:], bias[:V], bias[V:]
+    if vocab is None:
+        return (w, w_ctx, b, b_ctx), history
+    return WordVectors(vocab, (w + w_ctx).numpy()), history
+
+
+# --- paired comparisons of two sets of vectors on the same benchmark items -----------------
+
+
+def word_pair_items(path, *vectors):
+    """The pairs of a similarity benchmark that every one of ``vectors`` covers, with their human scores.
+
+    Returns:
+        ``(pairs, scores)``: a list of ``(word1, word2)`` (lower-cased) and a ``(P,)`` array.
+    """
+    from pathlib import Path
+
+    pairs, scores = [], []
+    for line in Path(path).read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        a, b, s = line.split("\t")[:3]
+        a, b = a.lower(), b.lower()
+        if all(a in v and b in v for v in vectors):
+            pairs.append((a, b))
+            scores.append(float(s))
+    return pairs, np.array(scores)
+
+
+def paired_spearman_difference(scores, sims_a, sims_b, *, n_boot: int = 2000, confidence: float = 0.95,
+                               seed: int = 0) -> dict:
+    """Spearman's ρ of A minus ρ of B against the same human scores, with a paired bootstrap interval.
+
+    Both models rate the same word pairs, so each bootstrap sample draws pairs with
+    replacement and recomputes *both* correlations on it; the interval is the
+    percentile interval of the difference.
+
+    Returns:
+        ``{"diff", "low", "high", "a", "b", "n"}``.
+    """
+    from scipy.stats import rankdata
+
+    scores, sims_a, sims_b = (np.asarray(t, dtype=np.float64) for t in (scores, sims_a, sims_b))
+    if scores.ndim != 1 or scores.shape != sims_a.shape or scores.shape != sims_b.shape or len(scores) < 3:
+        raise ValueError(f"scores and both similarity arrays must be paired 1-D arrays of at least 3 items, "
+                         f"got shapes {scores.shape}, {sims_a.shape}, {sims_b.shape}")
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be at least 100, got {n_boot}")
+
+    def rho(idx):  # (m, P) resampled indices -> (m, 3) ranks' Pearson correlations
+        r = [np.apply_along_axis(rankdata, 1, t[idx]) for t in (scores, sims_a, sims_b)]
+        r = [x - x.mean(1, keepdims=True) for x in r]
+        norm = [np.sqrt((x * x).sum(1)) for x in r]
+        return ((r[0] * r[1]).sum(1) / (norm[0] * norm[1]), (r[0] * r[2]).sum(1) / (norm[0] * norm[2]))
+
+    n = len(scores)
+    ra, rb = rho(np.arange(n)[None])
+    rng = np.random.default_rng(seed)
+    a, b = rho(rng.integers(0, n, size=(n_boot, n)))
+    ok = np.isfinite(a) & np.isfinite(b)  # a sample of tied scores has no correlation
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile((a - b)[ok], [alpha, 1 - alpha])
+    return {"diff": float(ra[0] - rb[0]), "low": float(low), "high": float(high), "a": float(ra[0]),
+            "b": float(rb[0]), "n": n}
+
+
+def analogy_answers(wv: WordVectors, path):
+    """Answer every analogy question ``a : b :: c : ?`` whose four words ``wv`` knows (3CosAdd).
+
+    The answer is the word whose unit vector is closest in cosine to
+    ``unit(b) - unit(a) + unit(c)``, the three question words excluded (gensim's rule).
+
+    Returns:
+        ``(questions, predicted)``: a list of ``(a, b, c, d)`` (lower-cased) and a ``(Q,)``
+        array of the predicted words' ids; ``predicted == [vocab.index[d] ...]`` marks the
+        correct answers.
+    """
+    from pathlib import Path
+
+    qs = []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(":") or not line.strip():
+            continue
+        q = tuple(line.lower().split())
+        if len(q) == 4 and all(w in wv for w in q):
+            qs.append(q)
+    if not qs:
+        return [], np.zeros(0, dtype=np.int64)
+    ids = np.array([[wv.vocab.index[w] for w in q] for q in qs])  # (Q, 4)
+    U = wv.unit
+    pred = np.empty(len(qs), dtype=np.int64)
+    for s in range(0, len(qs), 1024):
+        q = ids[s:s + 1024]
+        target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]  # (q, d)
+        sims = target @ U.T  # (q, V)
+        np.put_along_axis(sims, q[:, :3], -np.inf, axis=1)
+        pred[s:s + 1024] = sims.argmax(1)
+    return qs, pred
