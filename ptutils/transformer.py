@@ -58,7 +58,7 @@ class EncoderConfig:
     max_len: int = 128
     dropout: float = 0.1
     activation: str = "relu"
-    positional: str = "learned"  # "learned" or "sinusoidal"
+    positional: str = "learned"  # "learned", "sinusoidal" or "none" (no order information: an ablation)
     type_vocab_size: int = 0  # BERT's segment embeddings; 0 = none
     embedding_norm: bool = False  # BERT normalises the summed embeddings
     layer_norm_eps: float = 1e-5
@@ -91,8 +91,8 @@ class Embeddings(nn.Module):
             self.position = nn.Embedding(cfg.max_len, cfg.d_model)
         elif cfg.positional == "sinusoidal":
             self.register_buffer("pe", sinusoidal_positions(cfg.max_len, cfg.d_model), persistent=False)
-        else:
-            raise ValueError(f"positional must be 'learned' or 'sinusoidal', got {cfg.positional!r}")
+        elif cfg.positional != "none":
+            raise ValueError(f"positional must be 'learned', 'sinusoidal' or 'none', got {cfg.positional!r}")
         self.token_type = nn.Embedding(cfg.type_vocab_size, cfg.d_model) if cfg.type_vocab_size else None
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps) if cfg.embedding_norm else None
         self.dropout = nn.Dropout(cfg.dropout)
@@ -118,7 +118,7 @@ class Embeddings(nn.Module):
         x = self.token(input_ids)  # (B, T, d_model)
         if self.cfg.positional == "learned":
             x = x + self.position(torch.arange(T, device=input_ids.device))  # (T, d_model) broadcast
-        else:
+        elif self.cfg.positional == "sinusoidal":
             x = x + self.pe[:T]
         if self.token_type is not None:
             if token_type_ids is None:

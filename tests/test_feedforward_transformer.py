@@ -30,7 +30,7 @@ def test_sinusoidal_positions_values():
     torch.testing.assert_close(pe[3, 3], torch.cos(torch.tensor(3.0 / 10000 ** (2 / 6))))
 
 
-@pytest.mark.parametrize("positional", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("positional", ["learned", "sinusoidal", "none"])
 def test_encoder_shapes_and_padding_invariance(positional):
     set_seed(0)
     enc = TransformerEncoder(vocab_size=50, d_model=16, num_heads=4, d_ff=32, num_layers=2,
@@ -47,6 +47,23 @@ def test_encoder_shapes_and_padding_invariance(positional):
     torch.testing.assert_close(res.last_hidden_state, out)
     torch.testing.assert_close(res.hidden_states[-1], out)
     assert enc.encode(ids).attentions is None
+
+
+def test_no_positions_is_permutation_equivariant_and_others_are_not():
+    """positional="none" (chapter 4's ablation) has no order information at all: permuting the
+    tokens permutes the outputs; with learned or sinusoidal positions it does not."""
+    ids = torch.tensor([[3, 7, 1, 9, 4]])
+    perm = torch.tensor([4, 2, 0, 3, 1])
+    for positional, equivariant in (("none", True), ("learned", False), ("sinusoidal", False)):
+        set_seed(0)
+        enc = TransformerEncoder(vocab_size=10, d_model=8, num_heads=2, d_ff=16, num_layers=2, max_len=5,
+                                 dropout=0.0, positional=positional).eval()
+        same = torch.allclose(enc(ids)[:, perm], enc(ids[:, perm]), atol=1e-6)
+        assert same == equivariant, positional
+    assert not any(n.startswith("embeddings.position") for n, _ in TransformerEncoder(
+        vocab_size=10, d_model=8, num_heads=2, d_ff=16, num_layers=1, positional="none").named_parameters())
+    with pytest.raises(ValueError, match="'learned', 'sinusoidal' or 'none'"):
+        TransformerEncoder(vocab_size=10, d_model=8, num_heads=2, d_ff=16, num_layers=1, positional="rotary")
 
 
 def test_encoder_errors():
