@@ -339,3 +339,44 @@ def epochs_for(n_examples: int, *, epochs: int, batch_size: int, min_steps: int)
         raise ValueError("n_examples, batch_size and epochs must be positive and min_steps non-negative")
     per_epoch = -(-n_examples // batch_size)
     return max(epochs, -(-min_steps // per_epoch))
+
+
+def read_scalars(logdir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series in a TensorBoard log directory, read back from its event files.
+
+    Reads the ``events.out.tfevents.*`` files directly inside ``logdir`` (the files a
+    ``torch.utils.tensorboard.SummaryWriter(logdir)`` writes; sub-directories are other
+    runs and are not read) with TensorBoard's ``EventAccumulator``, keeping every point
+    (no down-sampling). Values come back as the event file stores them, 32-bit floats.
+
+    Args:
+        logdir: the directory (a ``str`` or path-like).
+
+    Returns:
+        ``{tag: [(step, value), ...]}``, each series in the order it was written.
+
+    Raises:
+        FileNotFoundError: ``logdir`` is not a directory, or holds no event file.
+        ValueError: an event file from which no event can be read (not an event file,
+            or a writer that was never flushed or closed).
+    """
+    import os
+    from pathlib import Path
+
+    if not isinstance(logdir, (str, os.PathLike)):
+        raise TypeError(f"logdir must be a path, got {type(logdir).__name__}")
+    path = Path(logdir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no TensorBoard log directory at {path}")
+    files = sorted(p for p in path.glob("events.out.tfevents.*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no TensorBoard event file (events.out.tfevents.*) in {path}")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    for f in files:
+        if next(iter(EventFileLoader(str(f)).Load()), None) is None:
+            raise ValueError(f"{f}: no event could be read (not an event file, or a writer not yet flushed or closed)")
+    acc = EventAccumulator(str(path), size_guidance={"scalars": 0})  # 0: keep every point
+    acc.Reload()
+    return {tag: [(int(e.step), float(e.value)) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}

@@ -127,3 +127,67 @@ def test_confusion_matrix_rejects_bad_labels():
         confusion_matrix([0.5, 1.0], [0, 1])
     with pytest.raises(ValueError, match="num_classes=2"):
         confusion_matrix([0, 2], [0, 1], num_classes=2)
+
+
+# ----------------------------------------------------------------------------- read_scalars
+def _write_scalars(logdir, series):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(logdir))
+    for tag, points in series.items():
+        for step, value in points:
+            writer.add_scalar(tag, value, step)
+    writer.close()
+
+
+def test_read_scalars_returns_what_was_written(tmp_path):
+    from ptutils.training import read_scalars
+
+    series = {"loss/train": [(1, 2.0), (2, 1.0 / 3.0), (3, 0.125)], "accuracy/val": [(1, 0.5), (2, 0.75), (3, 0.9)]}
+    _write_scalars(tmp_path, series)
+    got = read_scalars(tmp_path)
+    # the event file stores 32-bit floats: compare with the values rounded to float32, exactly
+    want = {tag: [(s, float(np.float32(v))) for s, v in pts] for tag, pts in series.items()}
+    assert got == want
+    assert all(isinstance(s, int) and isinstance(v, float) for pts in got.values() for s, v in pts)
+    assert read_scalars(str(tmp_path)) == want  # a str works as well as a Path
+
+
+def test_read_scalars_keeps_every_point(tmp_path):
+    from ptutils.training import read_scalars
+
+    n = 10_050  # more than EventAccumulator's default reservoir of 10,000 scalars per tag
+    _write_scalars(tmp_path, {"x": [(i, float(i)) for i in range(n)]})
+    got = read_scalars(tmp_path)["x"]
+    assert len(got) == n and got[0] == (0, 0.0) and got[-1] == (n - 1, float(n - 1))
+
+
+def test_read_scalars_hostile_inputs(tmp_path):
+    from ptutils.training import read_scalars
+
+    missing = tmp_path / "no-such-run"
+    with pytest.raises(FileNotFoundError, match="no-such-run"):
+        read_scalars(missing)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no TensorBoard event file .* in .*empty"):
+        read_scalars(empty)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("loss 0.1\n")
+    with pytest.raises(FileNotFoundError, match="other"):
+        read_scalars(other)
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "events.out.tfevents.123.host").write_bytes(b"not an event file " * 4)
+    with pytest.raises(ValueError, match=r"events\.out\.tfevents\.123\.host: no event could be read"):
+        read_scalars(fake)
+    nested = tmp_path / "nested"
+    _write_scalars(nested / "run1", {"x": [(0, 1.0)]})  # a run in a sub-directory is not this directory's
+    with pytest.raises(FileNotFoundError, match="nested"):
+        read_scalars(nested)
+    a_file = other / "notes.txt"
+    with pytest.raises(FileNotFoundError, match="notes.txt"):
+        read_scalars(a_file)
+    with pytest.raises(TypeError, match="logdir must be a path"):
+        read_scalars(3)
