@@ -19,7 +19,7 @@ and classroom: :mod:`~ptutils.notebook`, :mod:`~ptutils.display`,
 """
 
 from . import (attention, autoencoder, baselines, cache, checkpoint, classroom, cnn, compression, config,
-               contrastive, data, display, feedforward, finetune, lm, metrics, mlm, notebook, plotting, pooling,
+               contrastive, data, display, feedforward, finetune, gan, lm, metrics, mlm, notebook, plotting, pooling,
                pretrained, protocol, repro, seq_autoencoder, textclf, training, transformer, word2vec)
 from .attention import (MultiHeadAttention, attend, causal_mask, padding_mask,
                         scaled_dot_product_attention)
