@@ -526,10 +526,11 @@ def train_glove(X, vocab: Vocab | None = None, cfg: GloVeConfig | None = None, *
 
     Each epoch visits the non-zero entries of ``X`` in a new random order, in batches:
     :func:`glove_loss_and_grads` gives the gradients of the batch's rows, which are
-    summed per word (``index_add_``) and applied with AdaGrad,
-    ``θ <- θ - lr · g / sqrt(G)``, ``G`` the running sum of squared gradients
-    (started at 1, as in the reference code). The word vectors returned are
-    ``w + w~``, the paper's choice.
+    summed per word (``index_add_``) and applied, to the rows the batch touches only,
+    with the reference code's AdaGrad: ``θ <- θ - lr · g / sqrt(G)``, ``G`` the running
+    sum of the squared *scaled* steps ``(lr · g)²``, started at 1. While ``G`` is near 1
+    this is SGD with learning rate ``lr``; later it is ``g / sqrt(Σ g²)``, whatever ``lr``.
+    The word vectors returned are ``w + w~``, the paper's choice.
 
     Args:
         X: ``(V, V)`` non-negative co-occurrence counts (SciPy sparse, array or tensor).
@@ -539,8 +540,8 @@ def train_glove(X, vocab: Vocab | None = None, cfg: GloVeConfig | None = None, *
         log: print the loss every tenth epoch.
 
     Returns:
-        The vectors and ``{"loss": J per epoch, divided by the number of non-zero
-        entries, "seconds", "nonzero"}``.
+        The vectors and a history dict: ``"loss"`` (J per epoch, divided by the
+        number of non-zero entries), ``"seconds"`` and ``"nonzero"``.
     """
     if cfg is not None and kwargs:
         raise TypeError("pass a GloVeConfig or keyword arguments, not both")
@@ -561,7 +562,6 @@ def train_glove(X, vocab: Vocab | None = None, cfg: GloVeConfig | None = None, *
     log_x_all, f_all = torch.log(x_all), glove_weight(x_all, cfg.x_max, cfg.alpha)
     n = len(x_np)
     history = {"loss": [], "seconds": None, "nonzero": n}
-    G, Gb = torch.zeros_like(W), torch.zeros_like(bias)  # the batch's gradient, summed per row
     for epoch in range(cfg.epochs):
         perm = torch.from_numpy(rng.permutation(n))
         total = 0.0
@@ -569,12 +569,15 @@ def train_glove(X, vocab: Vocab | None = None, cfg: GloVeConfig | None = None, *
             k = perm[start:start + cfg.batch_size]
             i, j = i_all[k], j_all[k]  # (B,) rows of w and of w~
             loss, g_w, g_wc, g_b, g_bc = glove_loss_and_grads(W[i], W[j], bias[i], bias[j], log_x_all[k], f_all[k])
-            G.zero_().index_add_(0, i, g_w).index_add_(0, j, g_wc)
-            Gb.zero_().index_add_(0, i, g_b).index_add_(0, j, g_bc)
-            W_sq.addcmul_(G, G)  # rows the batch did not touch have G = 0: nothing changes
-            bias_sq.addcmul_(Gb, Gb)
-            W.addcdiv_(G, W_sq.sqrt(), value=-cfg.lr)  # θ <- θ - lr g / sqrt(sum of g²)
-            bias.addcdiv_(Gb, bias_sq.sqrt(), value=-cfg.lr)
+            rows, inv = torch.unique(torch.cat([i, j]), return_inverse=True)  # the rows the batch touches
+            G = torch.zeros(len(rows), d).index_add_(0, inv, torch.cat([g_w, g_wc]))  # (R, d) summed per row
+            Gb = torch.zeros(len(rows)).index_add_(0, inv, torch.cat([g_b, g_bc]))  # (R,)
+            # the reference code's AdaGrad: it accumulates the squares of the *scaled* steps lr * g,
+            # so theta <- theta - lr g / sqrt(1 + sum (lr g)^2) = theta - g / sqrt(1 / lr^2 + sum g^2)
+            W_sq[rows] += (cfg.lr * G) ** 2
+            bias_sq[rows] += (cfg.lr * Gb) ** 2
+            W[rows] -= cfg.lr * G / W_sq[rows].sqrt()
+            bias[rows] -= cfg.lr * Gb / bias_sq[rows].sqrt()
             total += float(loss)
         history["loss"].append(total / n)
         if log and ((epoch + 1) % 10 == 0 or epoch == 0 or epoch + 1 == cfg.epochs):

@@ -102,3 +102,27 @@ def test_analogy_answers(tmp_path):
     f.write_text(": section\nMan Woman King Queen\nman woman king unknown\n")
     qs, pred = analogy_answers(wv, f)
     assert qs == [("man", "woman", "king", "queen")] and wv.vocab.words[pred[0]] == "queen"
+
+
+def test_one_adagrad_step_is_the_reference_codes():
+    """glove.c accumulates the squares of the scaled steps lr * g (started at 1): after one batch
+    theta moves by lr g / sqrt(1 + (lr g)^2). Squaring the unscaled g instead (lr g / sqrt(1 + g^2))
+    moves it up to 1 / lr times less once gradients are large, which is what this test rejects."""
+    X = np.array([[0.0, 50.0, 3.0], [50.0, 0.0, 8.0], [3.0, 8.0, 2.0]])
+    V, d, lr, seed = 3, 2, 0.5, 4
+    gen = torch.Generator().manual_seed(seed)
+    W = (torch.rand(2 * V, d, generator=gen) - 0.5) / d
+    bias = (torch.rand(2 * V, generator=gen) - 0.5) / d
+    i, j = np.nonzero(X)
+    x = torch.tensor(X[i, j], dtype=torch.float32)
+    ii, jj = torch.from_numpy(i), torch.from_numpy(j) + V
+    _, g_w, g_wc, g_b, g_bc = glove_loss_and_grads(W[ii], W[jj], bias[ii], bias[jj], torch.log(x),
+                                                   glove_weight(x, 10.0, 0.75))
+    G = torch.zeros_like(W).index_add_(0, ii, g_w).index_add_(0, jj, g_wc)
+    Gb = torch.zeros_like(bias).index_add_(0, ii, g_b).index_add_(0, jj, g_bc)
+    assert (G.abs() > 1).any()  # large enough that the two rules differ clearly
+    want_w = W - lr * G / torch.sqrt(1 + (lr * G) ** 2)
+    want_b = bias - lr * Gb / torch.sqrt(1 + (lr * Gb) ** 2)
+    (w, wc, b, bc), _ = train_glove(X, cfg=GloVeConfig(dim=d, x_max=10.0, lr=lr, epochs=1, batch_size=100, seed=seed))
+    torch.testing.assert_close(torch.cat([w, wc]), want_w)
+    torch.testing.assert_close(torch.cat([b, bc]), want_b)
