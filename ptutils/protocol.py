@@ -76,8 +76,35 @@ def tfidf_predictions(bench, train_idx) -> tuple[np.ndarray, float]:
     from .baselines import TFIDF_GRID, fit_predict, tfidf_from
 
     _, val = split(bench)
-    return fit_predict(tfidf_from, bench.text(train_idx), bench.y(train_idx), bench.text(bench.test),
-                       X_val=bench.text(val), y_val=bench.y(val), grid=TFIDF_GRID)
+    train_idx = np.asarray(train_idx)
+
+    def compute():
+        pred, (C, ngram) = fit_predict(tfidf_from, bench.text(train_idx), bench.y(train_idx),
+                                       bench.text(bench.test), X_val=bench.text(val), y_val=bench.y(val),
+                                       grid=TFIDF_GRID)
+        return {"pred": pred, "choice": np.array([TFIDF_GRID.index((C, ngram))])}
+
+    out = _cached_fit("tfidf-predictions", bench, train_idx, {"grid": [[C, list(ng)] for C, ng in TFIDF_GRID]},
+                      compute)
+    return out["pred"], TFIDF_GRID[int(out["choice"][0])]
+
+
+def _cached_fit(name: str, bench, train_idx, settings: dict, compute) -> dict:
+    """A fitted baseline's test predictions, shared by every chapter that asks for the same fit.
+
+    The recipe holds everything the result depends on: the benchmark's texts, labels and split,
+    the training rows, the validation rows that choose ``C``, the grid, scikit-learn's version and
+    the source of this module and of :mod:`ptutils.baselines`; a corrupted or stale file is recomputed.
+    """
+    import sklearn
+
+    from .cache import cached_arrays, code_fingerprint, fingerprint
+
+    _, val = split(bench)
+    recipe = {"bench": bench.fingerprint(), "train": fingerprint(np.asarray(train_idx, dtype=np.int64)),
+              "val": fingerprint(np.asarray(val, dtype=np.int64)), "sklearn": sklearn.__version__,
+              "code": code_fingerprint(__name__, "ptutils.baselines"), **settings}
+    return cached_arrays(name, recipe, compute, verbose=False)
 
 
 def fit_probe(bench, features, train_idx):
@@ -101,9 +128,20 @@ def fit_probe(bench, features, train_idx):
 
 
 def probe_predictions(bench, features, train_idx) -> tuple[np.ndarray, float]:
-    """The test predictions of :func:`fit_probe` and its ``C``."""
-    probe, C, _ = fit_probe(bench, features, train_idx)
-    return np.asarray(probe.predict(features[bench.test])), C
+    """The test predictions of :func:`fit_probe` and its ``C`` (cached: chapters share the same fits)."""
+    from .baselines import C_GRID
+    from .cache import fingerprint
+
+    features = np.asarray(features)
+    train_idx = np.asarray(train_idx)
+
+    def compute():
+        probe, C, _ = fit_probe(bench, features, train_idx)
+        return {"pred": np.asarray(probe.predict(features[bench.test])), "choice": np.array([C_GRID.index(C)])}
+
+    out = _cached_fit("probe-predictions", bench, train_idx,
+                      {"features": fingerprint(features), "grid": list(C_GRID)}, compute)
+    return out["pred"], C_GRID[int(out["choice"][0])]
 
 
 def reference_finetune(bench, *, verbose: bool = True, **settings) -> dict:

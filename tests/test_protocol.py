@@ -151,3 +151,41 @@ def test_epochs_for_guarantees_a_minimum_number_of_steps():
     assert epochs_for(33, epochs=1, batch_size=32, min_steps=0) == 1
     with pytest.raises(ValueError):
         epochs_for(0, epochs=3, batch_size=32, min_steps=100)
+
+
+def test_baseline_fits_are_cached_exactly_and_keyed_on_what_they_depend_on(bench, monkeypatch, tmp_path):
+    """Chapters share TF-IDF and probe fits through the cache: a hit must return exactly what a fresh fit
+    returns, a different training set or feature matrix must not hit, and a corrupted file is refitted."""
+    from ptutils import baselines, config
+
+    monkeypatch.setattr(config, "cache_dir", lambda: tmp_path)
+    tr = protocol.train_set(bench, 4, 0)
+    tr2 = protocol.train_set(bench, 4, 1)
+    _, val = protocol.split(bench)
+    fresh = fit_predict(baselines.tfidf_from, bench.text(tr), bench.y(tr), bench.text(bench.test),
+                        X_val=bench.text(val), y_val=bench.y(val), grid=baselines.TFIDF_GRID)
+    first = protocol.tfidf_predictions(bench, tr)
+    files = sorted(tmp_path.glob("tfidf-predictions-*.npz"))
+    assert len(files) == 1
+    again = protocol.tfidf_predictions(bench, tr)  # from the file
+    for got in (first, again):
+        assert np.array_equal(got[0], fresh[0]) and got[0].dtype == fresh[0].dtype and got[1] == fresh[1]
+        assert type(got[1][0]) is type(fresh[1][0]) and type(got[1][1]) is type(fresh[1][1])
+    protocol.tfidf_predictions(bench, tr2)
+    assert len(list(tmp_path.glob("tfidf-predictions-*.npz"))) == 2  # other rows, other key
+    files[0].write_bytes(b"not an npz file")
+    assert np.array_equal(protocol.tfidf_predictions(bench, tr)[0], fresh[0])  # refitted, not trusted
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(bench.texts), 8)).astype(np.float32)
+    X[:, 0] += bench.labels * 1.5
+    probe, C, _ = protocol.fit_probe(bench, X, tr)
+    expected = probe.predict(X[bench.test])
+    for _ in range(2):
+        pred, C_got = protocol.probe_predictions(bench, X, tr)
+        assert np.array_equal(pred, expected) and C_got == C and type(C_got) is type(C)
+    X2 = X.copy()
+    X2[:, 1] = -X2[:, 1]  # other features, same rows: must not be served the first matrix's fit
+    probe2 = protocol.fit_probe(bench, X2, tr)[0]
+    assert np.array_equal(protocol.probe_predictions(bench, X2, tr)[0], probe2.predict(X2[bench.test]))
+    assert len(list(tmp_path.glob("probe-predictions-*.npz"))) == 2
