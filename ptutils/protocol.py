@@ -148,7 +148,8 @@ def reference_finetune(bench, *, verbose: bool = True, **settings) -> dict:
     """The book's reference run: all-MiniLM-L6-v2 fine-tuned on ``REFERENCE_K`` labels per class.
 
     Mean-pooling head, :data:`ptutils.finetune.FINETUNE_DEFAULTS` unless overridden,
-    validation accuracy after the epochs :func:`ptutils.finetune.finetune_minilm` scores (about five per run), and the logits of the whole training pool
+    validation accuracy after the epochs :func:`ptutils.finetune.finetune_minilm` scores
+    (about five per run), and the logits of the whole training pool
     (for distillation). Cached (:func:`ptutils.finetune.finetune_minilm`): the chapters
     that use it share one computation.
     """

@@ -301,3 +301,85 @@ def test_a_shadowing_definition_is_reported(code):
 ])
 def test_a_clean_cell_is_not_reported(code):
     assert cell_problems(code, PUBLIC) == []
+
+
+# ----------------------------------------------------------------------------- cross-references
+# The website build fails on an undefined label too, but only after executing every notebook;
+# these checks read the sources in a second, for every chapter.
+ROLE = re.compile(r"\{(ref|numref|eq)\}`([^`]+)`")
+GLUE_ROLE = re.compile(r"\{glue:(?:text|)\}`([\w-]+)")
+GLUE_CALL = re.compile(r"""\b(glue\w*)\(\s*(f?)(["'])(.+?)\3""")  # glue(...) and helpers such as glue_diff(...)
+
+
+def _cells_of(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        src = cell["source"]
+        yield cell, "".join(src) if isinstance(src, list) else src
+
+
+def _labels() -> set[str]:
+    """Every label the book defines: (label)= targets, $$ (label) equations, figure names, exercise labels."""
+    labels = set()
+    for page in NOTEBOOKS:
+        for cell, src in _cells_of(page):
+            if cell["cell_type"] == "markdown":
+                labels |= set(re.findall(r"^\((\S+)\)=\s*$", src, re.M))
+                labels |= set(re.findall(r"^\$\$ \((\S+)\)\s*$", src, re.M))
+                labels |= set(re.findall(r"^:label: (\S+)", src, re.M))
+            fig = cell.get("metadata", {}).get("mystnb", {}).get("figure", {})
+            if "name" in fig:
+                labels.add(fig["name"])
+    for md in sorted((ROOT / "book").glob("*.md")):
+        labels |= set(re.findall(r"^\((\S+)\)=\s*$", md.read_text(encoding="utf-8"), re.M))
+    return labels
+
+
+def _target(text: str) -> str:
+    m = re.search(r"<([^>]+)>$", text)  # {ref}`words <label>`
+    return m.group(1) if m else text
+
+
+def _glued(path) -> list[re.Pattern]:
+    """The names a notebook glues, as patterns: an f-string name's {...} parts match any word, and a
+    chapter's helper (``glue_diff("ch15_gap", ...)``) may glue the name with suffixes."""
+    out = []
+    for cell, src in _cells_of(path):
+        if cell["cell_type"] == "code":
+            for func, is_f, _, name in GLUE_CALL.findall(src):
+                parts = re.split(r"\{[^}]*\}", name) if is_f else [name]
+                tail = "$" if func == "glue" else "[\\w-]*$"
+                out.append(re.compile("[\\w-]+".join(map(re.escape, parts)) + tail))
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_reference_exists(path):
+    labels = _labels()
+    refs = [(role, _target(t)) for cell, src in _cells_of(path) if cell["cell_type"] == "markdown"
+            for role, t in ROLE.findall(src)]
+    missing = sorted({f"{role}:{t}" for role, t in refs if t not in labels})
+    assert not missing, f"{path.name} refers to labels that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_glue_role_is_glued_in_its_notebook(path):
+    glued = _glued(path)
+    used = {n for cell, src in _cells_of(path) if cell["cell_type"] == "markdown" for n in GLUE_ROLE.findall(src)}
+    missing = sorted(n for n in used if not any(g.match(n) for g in glued))
+    assert not missing, f"{path.name}: glue names used in the prose but never glued: {missing}"
+
+
+def test_the_reference_and_glue_checks_can_fail():
+    labels = _labels()
+    assert {"ch-training", "eq-ce", "eq-ch03-conv", "fig-ch03-curves"} <= labels  # the scan finds labels
+    assert "ch-no-such-chapter" not in labels and "eq-ch03-no-such" not in labels
+    assert _target("the probe exercise <ch10-ex-probe>") == "ch10-ex-probe" and "ch10-ex-probe" in labels
+    ch3 = ROOT / "notebooks" / "03_training_loop.ipynb"
+    glued = _glued(ch3)
+    assert any(g.match("ch03_conv_max_diff") for g in glued) and not any(g.match("ch03_no_such") for g in glued)
+    ch8 = [g for g in _glued(ROOT / "notebooks" / "08_masked_language_modelling.ipynb")]
+    assert any(g.match("ch08_mask_model_loss") for g in ch8)  # from glue(f"ch08_{kind}_model_loss", ...)
+    assert not any(g.match("ch09_mask_model_loss") for g in ch8)
+    ch15 = _glued(ROOT / "notebooks" / "15_trends_and_challenges.ipynb")
+    assert any(g.match("ch15_gap") for g in ch15)  # glued by the chapter's glue_diff helper
