@@ -13,13 +13,16 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: help setup bwrap vendor test test-lib test-notebooks book book-clean serve clean check-site student
+.PHONY: help setup bwrap vendor test test-lib test-notebooks book book-clean serve clean check-site student lab wheel check-doors chromium
 
 help:
 	@echo "make book   - set up, execute all notebooks (full mode), build the site into _build/html"
 	@echo "make test   - set up, run library tests and all notebooks under nbval (fast mode)"
 	@echo "make serve  - serve the built site on http://127.0.0.1:$(PORT)"
 	@echo "make student - student notebooks, hidden tests and a solutions-free site in student/"
+	@echo "make lab    - set up, open the chapters in JupyterLab (PTUTILS_FAST=1 make lab: fast mode)"
+	@echo "make wheel  - build dist/ptutils-*.whl (to pip install on Colab or elsewhere)"
+	@echo "make check-doors - JupyterLab driven in Chromium, and a clean pip install from pyproject.toml alone"
 
 setup: $(STAMP) bwrap
 
@@ -49,11 +52,11 @@ $(VENDOR): package.json package-lock.json
 
 test: $(STAMP) bwrap
 	$(BIN)/python -m ptutils.classroom notebooks student
-	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site \
+	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site --ignore=tests/doors \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider -q
 
 test-lib: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/site -q
+	$(BIN)/python -m pytest tests --ignore=tests/site --ignore=tests/doors -q
 
 test-notebooks: $(STAMP)
 	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
@@ -77,8 +80,10 @@ clean: book-clean
 	rm -rf $(VENV) _vendor node_modules
 
 # Open every page of the built site in headless Chromium (Debian's package) and check it.
-check-site: $(STAMP)
+chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+check-site: $(STAMP) chromium
 	@test -f _build/html/index.html || (echo "build the site first: make book" && exit 1)
 	$(BIN)/python -m pytest tests/site -q -p no:cacheprovider
 
@@ -95,3 +100,27 @@ student: $(STAMP) $(VENDOR)
 	@! grep -rl 'class="solution\|BEGIN SOLUTION' student/site/_build/html --include=*.html \
 		|| (echo "solution text found in the student site" && exit 1)
 	@echo "student notebooks: student/notebooks; hidden tests: student/hidden; site: student/site/_build/html"
+
+# Local Jupyter, the reader's second door: JupyterLab on 127.0.0.1 with the chapters open and the
+# "Python 3 (ptutils)" kernel (the venv's). No update or news checks (the book works offline).
+# PTUTILS_FAST=1 make lab runs every chapter in fast mode. LAB_DIR and LAB_ARGS are for the test.
+# (As root, as in a container or CI, Jupyter refuses to start without --allow-root.)
+LAB_DIR ?= notebooks
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_DIR)" --ServerApp.ip=127.0.0.1 \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+		$$(test "$$(id -u)" = 0 && echo --allow-root) $(LAB_ARGS)
+
+# The pip and Colab door: a wheel of ptutils (package data, the benchmark included), declaring
+# pyproject.toml's dependencies with their lower bounds, not requirements.txt's pins.
+wheel: $(STAMP)
+	rm -rf dist build && $(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation . -w dist
+	rm -rf build
+	@ls dist/*.whl
+
+# The two doors tested the way readers use them (CI runs this after check-site):
+# tests/doors/test_lab.py drives `make lab` in Chromium; tests/doors/test_clean_env.py installs
+# the wheel into a new environment with no pins (as on Colab) and runs a chapter there.
+check-doors: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/doors -q -p no:cacheprovider
