@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 VENDOR := _vendor/.installed
 PORT ?= 8000
 export PYTHONHASHSEED := 0
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+# Offline unless the reader turns on the online switch (PTUTILS_ONLINE=1, as ptutils.config reads it):
+# then the Hugging Face libraries may reach the hub, e.g. PTUTILS_ONLINE=1 make lab.
+HF_OFF := $(if $(filter 1 true yes on,$(shell echo '$(PTUTILS_ONLINE)' | tr A-Z a-z)),0,1)
+export HF_HUB_OFFLINE := $(HF_OFF)
+export TRANSFORMERS_OFFLINE := $(HF_OFF)
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: help setup bwrap vendor test test-lib test-notebooks book book-clean serve clean check-site student lab wheel check-doors chromium
