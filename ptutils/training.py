@@ -124,7 +124,7 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
         epochs: int, lr: float, optimizer: str = "adamw", weight_decay: float = 0.0,
         params=None, schedule: Callable | None = None, clip: float | None = None, seed: int = 0,
         on_epoch_end: Callable | None = None, log_every: int = 0, loss_name: str = "loss",
-        device=None) -> dict:
+        device=None, accumulate: int = 1) -> dict:
     """Train ``model`` for ``epochs`` epochs; return its history.
 
     Args:
@@ -149,6 +149,23 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
         device: where to train; the model is moved there. Default: where the model's
             parameters already are (so a notebook's later cells find it where they left
             it; put it on :func:`ptutils.config.device` first to train on a GPU).
+        accumulate: split every batch into this many equal micro-batches, whose
+            gradients (each loss divided by ``accumulate``) add up before the one update:
+            the same update as the whole batch, with the memory of a micro-batch.
+
+    Under ``torchrun`` (``WORLD_SIZE`` set; :mod:`ptutils.distributed`) the same call trains
+    data-parallel: it starts the process group (gloo on a CPU, nccl on GPUs, one per
+    ``LOCAL_RANK``) unless the caller has, wraps the model in ``DistributedDataParallel``,
+    and gives each rank its slice of every batch (:func:`ptutils.distributed.shard`), so
+    ``batches`` stays what it is: every rank draws the same batches from the same seeded
+    generator (a new order every epoch, the role ``DistributedSampler.set_epoch`` plays)
+    and keeps its share. Gradients are all-reduced once per update (``no_sync`` on all but
+    the last micro-batch), the epoch's loss is averaged over all ranks, and only rank 0
+    prints and calls ``on_epoch_end`` (on ``model`` itself, not the wrapper); its numbers,
+    ``"stop"`` included, are sent to every rank, so all ranks stop together. The process
+    group is ended if ``fit`` started it. Batch sizes must be divisible by
+    ``WORLD_SIZE * accumulate`` (nothing is padded). Without ``WORLD_SIZE`` nothing of
+    this happens.
 
     Returns:
         The history, a dict with ``"loss"`` (the mean training loss of each epoch), one
@@ -157,42 +174,91 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if not isinstance(accumulate, int) or accumulate < 1:
+        raise ValueError(f"accumulate must be a positive whole number of micro-batches, got {accumulate!r}")
+    from . import distributed
+
+    w = distributed.world()
     if device is None:
         device = model_device(model)
     else:
         device = torch.device(device)
         model.to(device)
+    started = False
+    if w is not None:  # under torchrun: one rank of a data-parallel run
+        device, started = distributed.start(w, device)
+        model.to(device)
+    try:
+        net = model if w is None else distributed.wrap(model, device)
+        distributed.check_wrapped(net, w)
+        return _fit(model, net, w, step, batches, epochs=epochs, lr=lr, optimizer=optimizer,
+                    weight_decay=weight_decay, params=params, schedule=schedule, clip=clip, seed=seed,
+                    on_epoch_end=on_epoch_end, log_every=log_every, loss_name=loss_name, device=device,
+                    accumulate=accumulate)
+    finally:
+        if started:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _fit(model, net, w, step, batches, *, epochs, lr, optimizer, weight_decay, params, schedule, clip, seed,
+         on_epoch_end, log_every, loss_name, device, accumulate) -> dict:
+    """:func:`fit`'s loop; ``net`` is ``model`` or its DDP wrapper, ``w`` the launch (or None)."""
+    from contextlib import nullcontext
+
+    from .distributed import shard
+
+    main = w is None or w.main
     g = torch.Generator().manual_seed(seed)
     opt = make_optimizer(optimizer, model.parameters() if params is None else params, lr=lr,
                          weight_decay=weight_decay)
     sched = schedule(opt) if schedule is not None else None
     history, t0 = {"loss": []}, time.perf_counter()
     for epoch in range(epochs):
-        model.train()
+        net.train()
         total, n = 0.0, 0
         for batch in batches(g):
-            size = batch_size_of(batch)
-            loss = step(model, to_device(batch, device))  # forward and loss
-            if loss.dim() != 0:
-                raise ValueError(f"step must return a scalar loss, got shape {tuple(loss.shape)}")
+            if w is not None:
+                batch = shard(batch, w.rank, w.size)  # this rank's share of the batch
+            micro = [batch] if accumulate == 1 else [shard(batch, i, accumulate) for i in range(accumulate)]
             opt.zero_grad()
-            loss.backward()  # backward: gradients of the loss
+            for i, mb in enumerate(micro):
+                last = i == len(micro) - 1
+                with net.no_sync() if w is not None and not last else nullcontext():  # all-reduce once
+                    loss = step(net, to_device(mb, device))  # forward and loss
+                    if loss.dim() != 0:
+                        raise ValueError(f"step must return a scalar loss, got shape {tuple(loss.shape)}")
+                    (loss if accumulate == 1 else loss / accumulate).backward()  # backward: gradients
+                size = batch_size_of(mb)
+                total, n = total + loss.item() * size, n + size
             if clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()  # update: theta <- theta - lr * step
             if sched is not None:
                 sched.step()
-            total, n = total + loss.item() * size, n + size
+        if w is not None:  # the epoch's loss over every rank's examples
+            import torch.distributed as dist
+
+            sums = torch.tensor([total, float(n)], dtype=torch.float64)
+            dist.all_reduce(sums)
+            total, n = sums[0].item(), int(sums[1].item())
         if n == 0:
             raise ValueError("an epoch had no batches: is the training set empty?")
         history["loss"].append(total / n)
         model.eval()
-        report = on_epoch_end(epoch, model) if on_epoch_end is not None else None
+        report = on_epoch_end(epoch, model) if on_epoch_end is not None and main else None
         report = report or {}
+        if w is not None:  # rank 0's numbers (and its "stop") to every rank
+            import torch.distributed as dist
+
+            box = [report]
+            dist.broadcast_object_list(box, src=0)
+            report = box[0]
         for k, v in report.items():
             if k != "stop":
                 history.setdefault(k, []).append(v)
-        if log_every and (epoch + 1) % log_every == 0:
+        if main and log_every and (epoch + 1) % log_every == 0:
             more = "".join(f"  {k} {v:.4f}" for k, v in report.items() if k != "stop")
             print(f"epoch {epoch + 1:3d}/{epochs}  {loss_name} {history['loss'][-1]:.4f}{more}")
         if report.get("stop"):
