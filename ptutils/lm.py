@@ -330,14 +330,16 @@ def generate(model: GPT, prompt: torch.Tensor, max_new_tokens: int, *, temperatu
 def pretrain_causal_lm(model: GPT, train_ids: torch.Tensor, val_ids: torch.Tensor, *, steps: int,
                        eval_every: int, batch_size: int = 32, lr: float = 1e-3, warmup: int = 100,
                        weight_decay: float = 0.1, clip: float = 1.0, seed: int = 0, on_eval=None,
-                       log: bool = False, device=None) -> dict:
+                       log: bool = False, device=None, accumulate: int = 1) -> dict:
     """Train ``model`` on random windows of ``train_ids`` by :func:`ptutils.training.fit`.
 
     ``steps`` optimiser steps in rounds of ``eval_every`` (fit's "epochs"); after each
     round the held-out loss on ``val_ids`` (:func:`lm_loss`) is recorded and
     ``on_eval(step, model)`` is called, e.g. to print a sample. AdamW (weight decay on
     weight matrices), linear warm-up over ``warmup`` steps then linear decay, gradient
-    norm clipped at ``clip``.
+    norm clipped at ``clip``. ``accumulate`` splits each batch into that many micro-batches
+    (fit's gradient accumulation). Under ``torchrun`` the run is data-parallel (fit's
+    docstring): ``batch_size`` is the global batch, and only rank 0 evaluates.
 
     Returns:
         fit's history with ``"loss"`` (mean training loss of each round), ``"val_loss"``
@@ -365,7 +367,7 @@ def pretrain_causal_lm(model: GPT, train_ids: torch.Tensor, val_ids: torch.Tenso
 
     hist = fit(model, causal_lm_step, batches, epochs=steps // eval_every, lr=lr, weight_decay=weight_decay,
                schedule=linear_warmup(steps, warmup), clip=clip, seed=seed, on_epoch_end=after_round,
-               log_every=1 if log else 0, loss_name="train LM loss", device=device)
+               log_every=1 if log else 0, loss_name="train LM loss", device=device, accumulate=accumulate)
     hist["initial_val_loss"] = initial
     return hist
 
