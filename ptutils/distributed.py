@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -265,3 +267,37 @@ def gradient_bytes(model: nn.Module) -> int:
             seen.add(id(p))
             total += p.numel() * p.element_size()
     return total
+
+
+_LAUNCH_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
+                "TORCHELASTIC_RUN_ID")
+
+
+def launch(argv: list[str], nproc: int = 2, *, threads: int = 1, timeout: float = 600,
+           env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python ARGV...`` as ``nproc`` processes under ``torchrun --standalone``; return the finished run.
+
+    A Jupyter kernel is one process, so a notebook starts the ranks of a distributed
+    run as a subprocess, exactly as a terminal would. ``argv`` is what follows
+    ``python`` (a script and its arguments, or ``["-m", "module", ...]``). ``nproc=1``
+    runs it as an ordinary process, with no ``torchrun`` and no ``WORLD_SIZE`` (the
+    single-process baseline). ``threads`` sets ``OMP_NUM_THREADS`` for each process, so
+    that ``nproc x threads`` threads share the machine's cores without oversubscribing.
+
+    Raises:
+        ValueError: ``nproc`` or ``threads`` below 1.
+        RuntimeError: the run exited with an error; the message holds the end of its output.
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (a hung rank).
+    """
+    if not isinstance(nproc, int) or nproc < 1 or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"nproc and threads must be whole numbers >= 1, got {nproc!r} and {threads!r}")
+    run_env = {k: v for k, v in os.environ.items() if k not in _LAUNCH_VARS}
+    run_env.update(env or {})
+    run_env["OMP_NUM_THREADS"] = str(threads)
+    head = [sys.executable] if nproc == 1 else [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+    cmd = [*head, *map(str, argv)]
+    r = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:])} exited with {r.returncode}:\n{(r.stdout + r.stderr)[-3000:]}")
+    return r
