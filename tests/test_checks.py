@@ -561,6 +561,60 @@ def _stub(*args, **kwargs):
     raise NotImplementedError
 
 
+# ======== Scaling out
+@good("ch16.ring_allreduce")
+def ring_allreduce(xs):
+    R = len(xs)
+    chunks = [list(np.array_split(np.asarray(x, dtype=float).copy(), R)) for x in xs]
+    sent = [0] * R
+    for s in range(R - 1):
+        msgs = [(r, (r - s) % R, chunks[r][(r - s) % R].copy()) for r in range(R)]
+        for r, c, data in msgs:
+            chunks[(r + 1) % R][c] += data
+            sent[r] += data.size
+    for s in range(R - 1):
+        msgs = [(r, (r + 1 - s) % R, chunks[r][(r + 1 - s) % R].copy()) for r in range(R)]
+        for r, c, data in msgs:
+            chunks[(r + 1) % R][c] = data
+            sent[r] += data.size
+    return [np.concatenate(c) for c in chunks], sent
+
+
+@wrong("ch16.ring_allreduce")
+def ring_allreduce_naive(xs):  # the sum is right, but every rank mails its whole array to every other
+    total = sum(np.asarray(x, dtype=float) for x in xs)
+    return [total.copy() for _ in xs], [(len(xs) - 1) * len(x) for x in xs]
+
+
+@wrong("ch16.ring_allreduce")
+def ring_allreduce_reduce_scatter_only(xs):  # stops after the reduce-scatter: each rank has one summed chunk
+    R = len(xs)
+    chunks = [list(np.array_split(np.asarray(x, dtype=float).copy(), R)) for x in xs]
+    sent = [0] * R
+    for s in range(R - 1):
+        msgs = [(r, (r - s) % R, chunks[r][(r - s) % R].copy()) for r in range(R)]
+        for r, c, data in msgs:
+            chunks[(r + 1) % R][c] += data
+            sent[r] += data.size
+    return [np.concatenate(c) for c in chunks], [2 * v for v in sent]
+
+
+@good("ch16.min_gpus")
+def min_gpus(n_params, gpu_gb, headroom=0.25):
+    return math.ceil(16 * n_params / (gpu_gb * 1e9 * (1 - headroom)))
+
+
+@wrong("ch16.min_gpus")
+def min_gpus_floor(n_params, gpu_gb, headroom=0.25):  # rounds down: the model would not fit
+    return int(16 * n_params // (gpu_gb * 1e9 * (1 - headroom)))
+
+
+@wrong("ch16.min_gpus")
+def min_gpus_weights_only(n_params, gpu_gb, headroom=0.25):  # counts 2 bytes of weights, forgets gradients and Adam
+    return math.ceil(2 * n_params / (gpu_gb * 1e9 * (1 - headroom)))
+
+
+
 def test_every_check_has_a_good_and_a_wrong_answer():
     assert sorted(GOOD) == available(), "checks without a reference answer here: " \
         f"{sorted(set(available()) - set(GOOD))}; answers for no check: {sorted(set(GOOD) - set(available()))}"

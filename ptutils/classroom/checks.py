@@ -517,3 +517,37 @@ def _check_client_drift(f):
     assert _close(got, expected), f"expected {expected:.4f}, got {got:.4f} (all tensors of a client count together)"
     assert _close(float(f([states[0], states[0]])), 0.0), "identical clients have zero drift"
     return "3 clients, 2 tensors each"
+
+
+# ======== Scaling out: all-reduce and memory ==========================================
+@register("ch16.ring_allreduce", "cut each array into R chunks with np.array_split; in step s of the "
+          "reduce-scatter rank r sends chunk (r - s) % R to rank (r + 1) % R, which adds it; in the all-gather "
+          "rank r sends chunk (r + 1 - s) % R, which the next rank copies; count the elements each rank sends")
+def _check_ring_allreduce(f):
+    import numpy as np
+
+    for R, n in ((2, 4), (3, 6), (5, 10)):
+        rng = np.random.default_rng(R)
+        xs = [rng.normal(size=n) for _ in range(R)]
+        originals = [x.copy() for x in xs]
+        out, sent = f(xs)
+        assert len(out) == R and len(sent) == R, f"R = {R}: expected {R} results and {R} counts"
+        total = sum(originals)
+        for r, o in enumerate(out):
+            assert np.allclose(np.asarray(o, dtype=float), total), f"R = {R}: rank {r} does not hold the sum"
+        want = 2 * (R - 1) * n // R
+        assert [int(c) for c in sent] == [want] * R, (
+            f"R = {R}, n = {n}: each rank should send 2(R-1)/R x n = {want} elements, got {list(sent)}")
+    return "R = 2, 3, 5: every rank holds the sum, 2(R-1)/R of the array sent"
+
+
+@register("ch16.min_gpus", "16 bytes per parameter in all; each GPU can use gpu_gb * 1e9 * (1 - headroom) "
+          "bytes; round the quotient up with math.ceil")
+def _check_min_gpus(f):
+    cases = {(7e9, 80, 0.25): 2, (124e6, 24, 0.25): 1, (70e9, 80, 0.25): 19, (70e9, 40, 0.0): 28,
+             (1e9, 16, 0.0): 1}
+    for (n, gb, h), want in cases.items():
+        got = f(n, gb, headroom=h)
+        assert int(got) == want and float(got) == want, (
+            f"{n:.3g} parameters, {gb} GB GPUs, headroom {h}: expected {want} GPUs, got {got}")
+    return "5 cases, exact fits and round-ups"
