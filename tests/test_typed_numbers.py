@@ -29,6 +29,12 @@ ALLOWED = {
     "notebooks/14_applications.ipynb": {
         "wav2vec 2.0": "a model's name (wav2vec 2.0), not a quantity",
     },
+    "notebooks/16_scaling_out.ipynb": {
+        "The 7B model of the table": "a row label of the memory table (a model size the cell takes as input)",
+        "The 70B model still needs": "a row label of the memory table (a model size the cell takes as input)",
+        "lets a 7B model train": "the same row label, in the summary",
+        "for the 70B model on a": "the same row label, in an exercise's answer",
+    },
     "book/errata.md": {
         "An Image Data Set of 32 Million 3D Faces": "the wrong title source article 001 gives, quoted as the erratum",
     },
