@@ -26,6 +26,7 @@ never wraps the model (:func:`check_trainer`).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import subprocess
@@ -88,7 +89,14 @@ def start(w: World, device=None) -> tuple[torch.device, bool]:
 
     ``device`` of type ``cuda`` becomes ``cuda:LOCAL_RANK`` (one GPU per process) and the
     backend nccl; otherwise the device is the CPU and the backend gloo. A group that is
-    already running (started by the caller) is used as it is.
+    already running (started by the caller, or by an earlier call) is used as it is.
+
+    A group this function starts is left running and ended when the process exits
+    (``atexit``), never destroyed in between: under ``torchrun`` a default group created
+    again after ``destroy_process_group`` meets the first group's entries in torchrun's
+    store, and the ranks may wait for each other forever or connect to a closed port
+    (PyTorch issues 55967 and 74666; on torch 2.13 with gloo, 2 of 4 such launches hung
+    here). So two ``fit`` calls in one script share one group.
 
     Raises:
         LaunchError: the running group's size is not ``WORLD_SIZE``.
@@ -104,10 +112,19 @@ def start(w: World, device=None) -> tuple[torch.device, bool]:
     started = False
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
+        atexit.register(_end_group)
         started = True
     if dist.get_world_size() != w.size:
         raise LaunchError(f"WORLD_SIZE={w.size} but the process group has {dist.get_world_size()} processes")
     return device, started
+
+
+def _end_group() -> None:
+    """At exit: end the default process group if it is still running (a script may have ended it itself)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
@@ -287,7 +304,8 @@ def launch(argv: list[str], nproc: int = 2, *, threads: int = 1, timeout: float 
     Raises:
         ValueError: ``nproc`` or ``threads`` below 1.
         RuntimeError: the run exited with an error; the message holds the end of its output.
-        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (a hung rank).
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (a hung rank);
+            torchrun and every rank are killed first, so nothing is left running.
     """
     if not isinstance(nproc, int) or nproc < 1 or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"nproc and threads must be whole numbers >= 1, got {nproc!r} and {threads!r}")
@@ -297,7 +315,55 @@ def launch(argv: list[str], nproc: int = 2, *, threads: int = 1, timeout: float 
     head = [sys.executable] if nproc == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
     cmd = [*head, *map(str, argv)]
-    r = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(cmd, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = _kill_tree(proc)
+        raise subprocess.TimeoutExpired(cmd, timeout, output=out, stderr=err) from None
+    except BaseException:  # KeyboardInterrupt (a notebook's stop button) ends the ranks too
+        _kill_tree(proc)
+        raise
+    r = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[1:])} exited with {r.returncode}:\n{(r.stdout + r.stderr)[-3000:]}")
     return r
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, grandchildren, ...), read from ``/proc``; ``[]`` where there is none."""
+    parent = {}
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass  # it ended while we looked
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        found += kids
+        todo += kids
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen) -> tuple[str, str]:
+    """SIGKILL ``proc`` and every process below it; return what they had printed.
+
+    ``torchrun`` starts each rank in a session of its own, so killing its process group
+    (or only ``torchrun``) would leave hung ranks running, holding the cores and the
+    output pipes, after the error.
+    """
+    import signal
+
+    for pid in [*_descendants(proc.pid), proc.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        return proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # a grandchild outside our reach still holds the pipes
+        return "", ""

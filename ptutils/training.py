@@ -162,8 +162,9 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
     and keeps its share. Gradients are all-reduced once per update (``no_sync`` on all but
     the last micro-batch), the epoch's loss is averaged over all ranks, and only rank 0
     prints and calls ``on_epoch_end`` (on ``model`` itself, not the wrapper); its numbers,
-    ``"stop"`` included, are sent to every rank, so all ranks stop together. The process
-    group is ended if ``fit`` started it. Batch sizes must be divisible by
+    ``"stop"`` included, are sent to every rank, so all ranks stop together. A process
+    group that ``fit`` starts stays up until the process exits, so a second ``fit`` in the
+    same script reuses it (:func:`ptutils.distributed.start` says why). Batch sizes must be divisible by
     ``WORLD_SIZE * accumulate`` (nothing is padded). Without ``WORLD_SIZE`` nothing of
     this happens.
 
@@ -184,22 +185,15 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
     else:
         device = torch.device(device)
         model.to(device)
-    started = False
     if w is not None:  # under torchrun: one rank of a data-parallel run
-        device, started = distributed.start(w, device)
+        device, _ = distributed.start(w, device)
         model.to(device)
-    try:
-        net = model if w is None else distributed.wrap(model, device)
-        distributed.check_wrapped(net, w)
-        return _fit(model, net, w, step, batches, epochs=epochs, lr=lr, optimizer=optimizer,
-                    weight_decay=weight_decay, params=params, schedule=schedule, clip=clip, seed=seed,
-                    on_epoch_end=on_epoch_end, log_every=log_every, loss_name=loss_name, device=device,
-                    accumulate=accumulate)
-    finally:
-        if started:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+    net = model if w is None else distributed.wrap(model, device)
+    distributed.check_wrapped(net, w)
+    return _fit(model, net, w, step, batches, epochs=epochs, lr=lr, optimizer=optimizer,
+                weight_decay=weight_decay, params=params, schedule=schedule, clip=clip, seed=seed,
+                on_epoch_end=on_epoch_end, log_every=log_every, loss_name=loss_name, device=device,
+                accumulate=accumulate)
 
 
 def _fit(model, net, w, step, batches, *, epochs, lr, optimizer, weight_decay, params, schedule, clip, seed,

@@ -71,10 +71,15 @@ def train_fsdp2() -> list[float]:
 def main(out: str) -> None:
     w = distributed.world()
     assert w is not None and w.size == 2, "run me under torchrun --nproc_per_node 2"
-    ddp, ddp_hist = train_fit()  # fit starts the process group and ends it
-    assert not dist.is_initialized(), "fit left the process group it started running"
+    ddp, ddp_hist = train_fit()  # fit starts the process group and leaves it up for the next fit
+    assert dist.is_initialized(), "fit ended the group it started: a second one would have to re-create it"
     acc, acc_hist = train_fit(accumulate=2)
-    dist.init_process_group("gloo")  # the caller's group: fit uses it and leaves it running
+    dist.destroy_process_group()
+    # A group the caller starts, on a store of its own (torchrun's store still holds the first
+    # group's entries, and re-creating the default group on it is the hang that
+    # ptutils.distributed.start avoids): fit uses it and leaves it running.
+    store = dist.FileStore(out + ".store", w.size)
+    dist.init_process_group("gloo", store=store, rank=w.rank, world_size=w.size)
     again, again_hist = train_fit()
     assert dist.is_initialized()
     fsdp_losses = train_fsdp2()

@@ -562,22 +562,26 @@ def _stub(*args, **kwargs):
 
 
 # ======== Scaling out
-@good("ch16.ring_allreduce")
-def ring_allreduce(xs):
+def _ring(xs, all_gather=True):
     R = len(xs)
     chunks = [list(np.array_split(np.asarray(x, dtype=float).copy(), R)) for x in xs]
     sent = [0] * R
-    for s in range(R - 1):
+    for s in range(R - 1):  # reduce-scatter
         msgs = [(r, (r - s) % R, chunks[r][(r - s) % R].copy()) for r in range(R)]
         for r, c, data in msgs:
             chunks[(r + 1) % R][c] += data
             sent[r] += data.size
-    for s in range(R - 1):
+    for s in range(R - 1 if all_gather else 0):  # all-gather
         msgs = [(r, (r + 1 - s) % R, chunks[r][(r + 1 - s) % R].copy()) for r in range(R)]
         for r, c, data in msgs:
             chunks[(r + 1) % R][c] = data
             sent[r] += data.size
     return [np.concatenate(c) for c in chunks], sent
+
+
+@good("ch16.ring_allreduce")
+def ring_allreduce(xs):
+    return _ring(xs)
 
 
 @wrong("ch16.ring_allreduce")
@@ -587,16 +591,9 @@ def ring_allreduce_naive(xs):  # the sum is right, but every rank mails its whol
 
 
 @wrong("ch16.ring_allreduce")
-def ring_allreduce_reduce_scatter_only(xs):  # stops after the reduce-scatter: each rank has one summed chunk
-    R = len(xs)
-    chunks = [list(np.array_split(np.asarray(x, dtype=float).copy(), R)) for x in xs]
-    sent = [0] * R
-    for s in range(R - 1):
-        msgs = [(r, (r - s) % R, chunks[r][(r - s) % R].copy()) for r in range(R)]
-        for r, c, data in msgs:
-            chunks[(r + 1) % R][c] += data
-            sent[r] += data.size
-    return [np.concatenate(c) for c in chunks], [2 * v for v in sent]
+def ring_allreduce_reduce_scatter_only(xs):  # stops after the reduce-scatter (counts doubled to look right)
+    out, sent = _ring(xs, all_gather=False)
+    return out, [2 * v for v in sent]
 
 
 @good("ch16.min_gpus")

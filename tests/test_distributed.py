@@ -32,10 +32,9 @@ def _env():
 
 
 def torchrun(*args, timeout=90):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)]
-    r = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout
+    """``ptutils.distributed.launch`` on 2 ranks (the launcher the chapter uses); its stdout."""
+    return distributed.launch(list(args), nproc=2, timeout=timeout,
+                              env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PTUTILS_FAST": "0"}).stdout
 
 
 def _worker():
@@ -220,3 +219,35 @@ def test_gradient_bytes_counts_tied_weights_once():
     frozen = torch.nn.Linear(3, 3)
     frozen.weight.requires_grad_(False)
     assert distributed.gradient_bytes(frozen) == 3 * 4
+
+
+def test_launch_reports_a_failed_run_and_refuses_bad_sizes():
+    with pytest.raises(RuntimeError, match="exited with 3:\n.*boom"):
+        distributed.launch(["-c", "import sys; print('boom'); sys.exit(3)"], nproc=1)
+    r = distributed.launch(["-c", "import os; print(os.environ.get('WORLD_SIZE'), os.environ['OMP_NUM_THREADS'])"],
+                           nproc=1, threads=2)
+    assert r.stdout.split() == ["None", "2"]  # one plain process: no WORLD_SIZE
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="nproc and threads must be whole numbers"):
+            distributed.launch(["-c", "pass"], nproc=bad)
+
+
+def test_a_timed_out_launch_leaves_no_rank_running(tmp_path):
+    """A hung run: torchrun *and* both ranks are killed, not only torchrun (whose ranks would
+    otherwise keep two cores busy for the rest of the session)."""
+    script = tmp_path / "hang.py"
+    script.write_text("import os, pathlib, time, sys\n"
+                      "pathlib.Path(sys.argv[1], os.environ['RANK']).write_text(str(os.getpid()))\n"
+                      "time.sleep(600)\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        distributed.launch([script, tmp_path], nproc=2, timeout=8)
+    pids = [int((tmp_path / r).read_text()) for r in ("0", "1")]  # both ranks had started
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return not Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+
+    assert not any(alive(p) for p in pids)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ptutils import distributed
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["gpt", "--steps", "6", "--eval-every", "3", "--batch-size", "8", "--d-model", "32", "--layers", "1",
          "--heads", "2", "--block-size", "16", "--val-chars", "500", "--warmup", "2"]
@@ -23,8 +25,14 @@ def _env():
 def run(*args, torchrun=False, check=True):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"] \
         if torchrun else [sys.executable, "-m"]
-    r = subprocess.run([*launcher, "ptutils.train", *map(str, args)], cwd=ROOT, env=_env(), capture_output=True,
-                       text=True, timeout=120)
+    cmd = [*launcher, "ptutils.train", *map(str, args)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        distributed._kill_tree(proc)  # torchrun and its ranks: none left holding the cores
+        raise
+    r = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if check:
         assert r.returncode == 0, r.stderr[-3000:]
     return r
