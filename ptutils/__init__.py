@@ -12,6 +12,7 @@ Concepts: :mod:`~ptutils.attention`, :mod:`~ptutils.feedforward`,
 :mod:`~ptutils.pretrained`, :mod:`~ptutils.finetune`, :mod:`~ptutils.compression`,
 :mod:`~ptutils.checkpoint`. Training and evaluation: :mod:`~ptutils.training` (the one
 loop), :mod:`~ptutils.distributed` (the same loop on several processes), :mod:`~ptutils.train` (the command),
+:mod:`~ptutils.federated` (FedAvg),
 :mod:`~ptutils.metrics`, :mod:`~ptutils.baselines`, :mod:`~ptutils.protocol`.
 Data and artefacts: :mod:`~ptutils.data`, :mod:`~ptutils.cache`. Configuration:
 :mod:`~ptutils.config` (switches, device), :mod:`~ptutils.repro` (seeding). Notebooks
@@ -20,7 +21,7 @@ and classroom: :mod:`~ptutils.notebook`, :mod:`~ptutils.display`,
 """
 
 from . import (attention, autoencoder, baselines, cache, checkpoint, classroom, cnn, compression, config,
-               contrastive, data, display, distributed, feedforward, finetune, gan, lm, metrics, mlm, notebook,
+               contrastive, data, display, distributed, federated, feedforward, finetune, gan, lm, metrics, mlm, notebook,
                plotting, pooling, pretrained, protocol, repro, seq_autoencoder, textclf, train, training, transformer,
                word2vec)
 from .attention import (MultiHeadAttention, attend, causal_mask, padding_mask,
