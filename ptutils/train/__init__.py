@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -76,9 +75,9 @@ def gpt(args) -> dict:
     """Pre-train the GPT as ``args`` says; return rank 0's summary (``{}`` on other ranks)."""
     import torch
 
-    from . import config, distributed, lm
-    from .data import load_text_corpus
-    from .repro import set_seed
+    from .. import config, distributed, lm
+    from ..data import load_text_corpus
+    from ..repro import set_seed
 
     w = distributed.expect_world_size(args.world_size)
     size = 1 if w is None else w.size
@@ -125,7 +124,7 @@ def gpt(args) -> dict:
 
 
 def main(argv=None) -> int:
-    from .distributed import LaunchError
+    from ..distributed import LaunchError
 
     args = parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -136,7 +135,3 @@ def main(argv=None) -> int:
     if summary:
         print(json.dumps(summary), flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
