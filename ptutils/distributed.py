@@ -96,7 +96,9 @@ def start(w: World, device=None) -> tuple[torch.device, bool]:
     again after ``destroy_process_group`` meets the first group's entries in torchrun's
     store, and the ranks may wait for each other forever or connect to a closed port
     (PyTorch issues 55967 and 74666; on torch 2.13 with gloo, 2 of 4 such launches hung
-    here). So two ``fit`` calls in one script share one group.
+    here). So two ``fit`` calls in one script share one group; a script that ends the
+    group itself and wants another must start it on a store of its own
+    (``init_process_group(store=...)``), not on ``torchrun``'s again.
 
     Raises:
         LaunchError: the running group's size is not ``WORLD_SIZE``.
@@ -330,16 +332,32 @@ def launch(argv: list[str], nproc: int = 2, *, threads: int = 1, timeout: float 
     return r
 
 
-def _descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (children, grandchildren, ...), read from ``/proc``; ``[]`` where there is none."""
+def _parents() -> dict[int, int]:
+    """Every process's parent: from ``/proc`` on Linux, from ``ps`` elsewhere (macOS)."""
     parent = {}
-    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass  # it ended while we looked
+    if os.path.isdir("/proc"):
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    pass  # it ended while we looked
+        return parent
+    try:
+        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return parent
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and all(f.isdigit() for f in fields):
+            parent[int(fields[0])] = int(fields[1])
+    return parent
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, grandchildren, ...); ``[]`` where none can be listed."""
+    parent = _parents()
     found, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -354,16 +372,34 @@ def _kill_tree(proc: subprocess.Popen) -> tuple[str, str]:
 
     ``torchrun`` starts each rank in a session of its own, so killing its process group
     (or only ``torchrun``) would leave hung ranks running, holding the cores and the
-    output pipes, after the error.
+    output pipes, after the error. The tree is frozen first (SIGSTOP) and listed again
+    until nothing new appears, so a process started meanwhile cannot slip away; then
+    every frozen process is killed.
     """
     import signal
 
-    for pid in [*_descendants(proc.pid), proc.pid]:
+    def send(pid, sig):
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+    frozen: set[int] = set()
+    for _ in range(10):
+        new = {proc.pid, *_descendants(proc.pid)} - frozen
+        if not new:
+            break
+        for pid in new:
+            send(pid, signal.SIGSTOP)
+        frozen |= new
+    for pid in frozen:
+        send(pid, signal.SIGKILL)
     try:
         return proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:  # a grandchild outside our reach still holds the pipes
-        return "", ""
+    except subprocess.TimeoutExpired as e:  # a process outside our reach still holds the pipes
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        proc.wait()
+        text = [x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (e.output, e.stderr)]
+        return text[0], text[1]

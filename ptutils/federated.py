@@ -11,10 +11,15 @@ sends (Flower's ``NDArrays``) and back, so the same clients run on Flower's engi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+
+# Flower reports usage to its servers unless told not to, and reads the variable once, when
+# it is imported; `import ptutils` comes first in every chapter. (A reader's own setting wins.)
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 
 def fedavg_average(states: Sequence[Mapping[str, torch.Tensor]], sizes: Sequence[int]) -> dict[str, torch.Tensor]:
@@ -45,16 +50,24 @@ def fedavg_average(states: Sequence[Mapping[str, torch.Tensor]], sizes: Sequence
     for i, s in enumerate(states):
         if list(s) != keys:
             missing, extra = set(keys) - set(s), set(s) - set(keys)
-            raise ValueError(f"client {i}'s state has other entries than client 0's "
-                             f"(missing {sorted(missing)}, extra {sorted(extra)}): not the same model")
+            what = (f"missing {sorted(missing)}, extra {sorted(extra)}" if missing or extra
+                    else "the same entries in a different order")
+            raise ValueError(f"client {i}'s state has other entries than client 0's ({what}): not the same model")
         for k in keys:
             t = s[k]
-            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-                raise TypeError(f"client {i}'s {k!r} is {getattr(t, 'dtype', type(t).__name__)}, "
-                                "not a floating-point tensor: FedAvg averages weights only")
-            if t.shape != states[0][k].shape:
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"client {i}'s {k!r} is a {type(t).__module__}.{type(t).__name__}, "
+                                "not a torch tensor (federated.from_arrays converts Flower's arrays)")
+            if not t.is_floating_point():
+                raise TypeError(f"client {i}'s {k!r} is {t.dtype}, not a floating-point tensor: "
+                                "FedAvg averages weights only")
+            ref = states[0][k]
+            if t.shape != ref.shape:
                 raise ValueError(f"client {i}'s {k!r} has shape {tuple(t.shape)}, client 0's "
-                                 f"{tuple(states[0][k].shape)}: not the same model")
+                                 f"{tuple(ref.shape)}: not the same model")
+            if t.dtype != ref.dtype:
+                raise TypeError(f"client {i}'s {k!r} is {t.dtype}, client 0's {ref.dtype}: "
+                                "convert every client to one dtype first")
     total = sum(int(n) for n in sizes)
     return {k: sum(s[k] * (int(n) / total) for s, n in zip(states, sizes)) for k in keys}
 
@@ -69,10 +82,16 @@ def split_clients(labels: np.ndarray, pool: np.ndarray, n_clients: int = 10, *, 
     Every example goes to exactly one client.
 
     Raises:
-        ValueError: ``n_clients`` below 1, or too few examples for every client to hold some.
+        ValueError: ``pool`` not a 1-D array of distinct integer indices, ``n_clients``
+            not a whole number >= 1, or too few examples for every client to hold some.
     """
     pool = np.asarray(pool)
-    if not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
+    if pool.ndim != 1 or not np.issubdtype(pool.dtype, np.integer):
+        raise ValueError(f"pool must be a 1-D array of integer indices, got shape {pool.shape} and dtype "
+                         f"{pool.dtype} (a boolean mask? use np.flatnonzero(mask))")
+    if len(np.unique(pool)) != len(pool):
+        raise ValueError("pool holds an index more than once: every example must go to exactly one client")
+    if isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
         raise ValueError(f"n_clients must be a whole number >= 1, got {n_clients!r}")
     if len(pool) < (2 * n_clients if non_iid else n_clients):
         raise ValueError(f"{len(pool)} examples are too few for {n_clients} clients"
@@ -96,7 +115,9 @@ def from_arrays(arrays: Sequence[np.ndarray], like: Mapping[str, torch.Tensor]) 
 
     Raises:
         ValueError: a different number of arrays than ``like`` has entries, or an array
-            whose shape is not its entry's (arrays from another model, or in another order).
+            whose shape is not its entry's (arrays from another model; arrays in another
+            order are caught only where the shapes differ).
+        TypeError: an array whose dtype is not its entry's (nothing is cast silently).
     """
     if len(arrays) != len(like):
         raise ValueError(f"{len(arrays)} arrays for a state with {len(like)} entries: not this model's weights")
@@ -105,5 +126,8 @@ def from_arrays(arrays: Sequence[np.ndarray], like: Mapping[str, torch.Tensor]) 
         a = np.asarray(a)
         if tuple(a.shape) != tuple(ref.shape):
             raise ValueError(f"array for {k!r} has shape {tuple(a.shape)}, the model's is {tuple(ref.shape)}")
-        out[k] = torch.from_numpy(a.copy()).to(ref.dtype)
+        t = torch.from_numpy(a.copy())
+        if t.dtype != ref.dtype:
+            raise TypeError(f"array for {k!r} is {a.dtype}, the model's entry is {ref.dtype}")
+        out[k] = t
     return out

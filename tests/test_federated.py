@@ -4,6 +4,8 @@ the clients' shares, the array conversions, and the inputs that must be refused.
 import numpy as np
 import pytest
 import torch
+
+import ptutils  # noqa: F401  (before flwr, as in every chapter: it switches Flower's telemetry off)
 from flwr.common import FitRes, Status, Code, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.server.strategy import FedAvg
 from flwr.server.strategy.aggregate import aggregate
@@ -56,7 +58,10 @@ def test_one_client_is_its_own_average_and_equal_sizes_give_the_mean():
     ([{"w": torch.zeros(2)}, {"v": torch.zeros(2)}], [1, 1], ValueError, "missing \\['w'\\], extra \\['v'\\]"),
     ([{"w": torch.zeros(2)}, {"w": torch.zeros(3)}], [1, 1], ValueError, "shape \\(3,\\)"),
     ([{"n": torch.tensor(3)}, {"n": torch.tensor(4)}], [1, 1], TypeError, "not a floating-point"),
-    ([{"w": np.zeros(2)}, {"w": np.zeros(2)}], [1, 1], TypeError, "not a floating-point"),
+    ([{"w": np.zeros(2)}, {"w": np.zeros(2)}], [1, 1], TypeError, "numpy.ndarray, not a torch tensor"),
+    ([{"w": torch.zeros(2)}, {"w": torch.zeros(2, dtype=torch.float64)}], [1, 1], TypeError, "one dtype"),
+    ([{"a": torch.zeros(1), "b": torch.zeros(1)}, {"b": torch.zeros(1), "a": torch.zeros(1)}], [1, 1],
+     ValueError, "different order"),
 ])
 def test_bad_inputs_are_refused_by_name(states, sizes, err, msg):
     with pytest.raises(err, match=msg):
@@ -85,6 +90,14 @@ def test_split_clients_refuses_impossible_splits():
         federated.split_clients(np.zeros(15), np.arange(15), 10, non_iid=True)
     with pytest.raises(ValueError, match="n_clients"):
         federated.split_clients(np.zeros(5), np.arange(5), 0)
+    with pytest.raises(ValueError, match="n_clients"):
+        federated.split_clients(np.zeros(5), np.arange(5), True)
+    with pytest.raises(ValueError, match="boolean mask"):
+        federated.split_clients(np.zeros(30), np.ones(30, dtype=bool), 3)
+    with pytest.raises(ValueError, match="integer indices"):
+        federated.split_clients(np.zeros(30), np.arange(30.0), 3)
+    with pytest.raises(ValueError, match="more than once"):
+        federated.split_clients(np.zeros(30), np.r_[np.arange(29), 0], 3)
 
 
 def test_arrays_round_trip_and_refuse_another_models_weights():
@@ -98,3 +111,13 @@ def test_arrays_round_trip_and_refuse_another_models_weights():
         federated.from_arrays(arrays[:-1], state)
     with pytest.raises(ValueError, match="has shape"):
         federated.from_arrays(arrays[::-1], state)  # the right arrays in the wrong order
+    with pytest.raises(TypeError, match="float64"):
+        federated.from_arrays([a.astype(np.float64) for a in arrays], state)  # never a silent cast
+
+
+def test_flower_telemetry_is_off_once_ptutils_is_imported():
+    import os
+
+    import flwr.supercore.telemetry as telemetry
+
+    assert os.environ["FLWR_TELEMETRY_ENABLED"] == "0" and telemetry.FLWR_TELEMETRY_ENABLED == "0"
