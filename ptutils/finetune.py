@@ -133,6 +133,8 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
 
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     labels = torch.as_tensor(labels, dtype=torch.long)
     steps = epochs * -(-len(texts) // batch_size)
 

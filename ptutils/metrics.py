@@ -53,6 +53,10 @@ def classification_metrics(y_true, y_pred, positive: int = 1) -> dict:
         raise ValueError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
     if len(y_true) == 0:
         raise ValueError("no examples to evaluate")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+            raise TypeError(f"{name} must hold integer class labels (e.g. 0/1), got dtype {y.dtype}"
+                            f"{' (map label names such as pos/neg to 1/0 first)' if y.dtype.kind in 'USO' else ''}")
     tp = int(((y_pred == positive) & (y_true == positive)).sum())
     fp = int(((y_pred == positive) & (y_true != positive)).sum())
     fn = int(((y_pred != positive) & (y_true == positive)).sum())

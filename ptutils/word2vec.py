@@ -183,6 +183,19 @@ class Word2VecConfig:
     share_negatives: int = 32
     seed: int = 0
 
+    def __post_init__(self):
+        at_least = {"dim": 1, "window": 1, "negative": 1, "min_count": 1, "epochs": 0, "batch_size": 1,
+                    "share_negatives": 1}
+        for name, low in at_least.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"Word2VecConfig.{name} must be a whole number >= {low}, got {v!r}")
+        if not self.sample >= 0:
+            raise ValueError(f"Word2VecConfig.sample must be >= 0 (0 keeps every word), got {self.sample!r}")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+            raise ValueError(f"Word2VecConfig needs lr > 0 and 0 <= min_lr <= lr, got lr={self.lr!r}, "
+                             f"min_lr={self.min_lr!r}")
+
 
 def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
     """Probability of keeping each word under frequent-word subsampling (word2vec's formula).

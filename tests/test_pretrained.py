@@ -85,3 +85,6 @@ def test_finetune_hf_runs_with_labels_and_schedule(monkeypatch):
     assert pred.shape == (5,) and set(pred.tolist()) <= {0, 1}
     with pytest.raises(ValueError, match="labels"):
         finetune_hf(model, tok, texts[:3], labels[:2])
+    for bad in (0, -4, 2.0, True):
+        with pytest.raises(ValueError, match="batch_size must be a whole number"):
+            finetune_hf(model, tok, texts[:3], labels[:3], batch_size=bad)

@@ -191,3 +191,15 @@ def test_read_scalars_hostile_inputs(tmp_path):
         read_scalars(a_file)
     with pytest.raises(TypeError, match="logdir must be a path"):
         read_scalars(3)
+
+
+@pytest.mark.parametrize("y_true, y_pred, msg", [
+    (["pos", "neg"], ["pos", "pos"], "map label names"),
+    ([1, 0], [0.9, 0.2], "integer class labels"),
+])
+def test_metrics_refuse_labels_they_cannot_count(y_true, y_pred, msg):
+    from ptutils.metrics import classification_metrics
+
+    with pytest.raises(TypeError, match=msg):
+        classification_metrics(y_true, y_pred)
+    assert classification_metrics([True, False], [True, True])["recall"] == 1.0  # booleans are 0/1 labels

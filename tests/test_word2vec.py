@@ -130,3 +130,13 @@ def test_text_corpus():
     assert wiki[0][:2] == ["anarchism", "is"]
     with pytest.raises(ValueError, match="which"):
         load_text_corpus("books")
+
+
+@pytest.mark.parametrize("bad", [dict(share_negatives=0), dict(batch_size=0), dict(window=0), dict(negative=0),
+                                 dict(min_count=0), dict(epochs=-1), dict(dim=2.5), dict(sample=-1e-3),
+                                 dict(lr=0.0), dict(min_lr=1.0), dict(share_negatives=True)])
+def test_word2vec_config_refuses_settings_that_cannot_train(bad):
+    from ptutils.word2vec import Word2VecConfig
+
+    with pytest.raises(ValueError, match="Word2VecConfig"):
+        Word2VecConfig(**bad)
