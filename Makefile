@@ -15,7 +15,6 @@ HF_OFF := $(if $(filter 1 true yes on,$(shell echo '$(PTUTILS_ONLINE)' | tr A-Z 
 export HF_HUB_OFFLINE := $(HF_OFF)
 export TRANSFORMERS_OFFLINE := $(HF_OFF)
 export HF_HUB_DISABLE_TELEMETRY := 1
-export FLWR_TELEMETRY_ENABLED := 0
 
 .PHONY: help setup bwrap vendor test test-lib test-notebooks book book-clean serve clean check-site student lab wheel check-doors chromium
 

@@ -84,8 +84,8 @@ def is_main() -> bool:
     return w is None or w.main
 
 
-def start(w: World, device=None) -> tuple[torch.device, bool]:
-    """Join the process group of launch ``w``; return this rank's device and whether this call started the group.
+def start(w: World, device=None) -> torch.device:
+    """Join the process group of launch ``w`` (starting it if need be); return this rank's device.
 
     ``device`` of type ``cuda`` becomes ``cuda:LOCAL_RANK`` (one GPU per process) and the
     backend nccl; otherwise the device is the CPU and the backend gloo. A group that is
@@ -111,14 +111,12 @@ def start(w: World, device=None) -> tuple[torch.device, bool]:
         device = torch.device("cuda", w.local_rank)
     else:
         device = torch.device("cpu")
-    started = False
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
         atexit.register(_end_group)
-        started = True
     if dist.get_world_size() != w.size:
         raise LaunchError(f"WORLD_SIZE={w.size} but the process group has {dist.get_world_size()} processes")
-    return device, started
+    return device
 
 
 def _end_group() -> None:
@@ -317,7 +315,16 @@ def launch(argv: list[str], nproc: int = 2, *, threads: int = 1, timeout: float 
     head = [sys.executable] if nproc == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
     cmd = [*head, *map(str, argv)]
-    proc = subprocess.Popen(cmd, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    r = _run(cmd, env=run_env, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:])} exited with {r.returncode}:\n{(r.stdout + r.stderr)[-3000:]}")
+    return r
+
+
+def _run(cmd: list[str], *, env: dict, timeout: float, cwd=None) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True, timeout=...)``, except that a timeout
+    or an interrupt kills ``cmd`` *and every process it started* (:func:`_kill_tree`)."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -326,10 +333,7 @@ def launch(argv: list[str], nproc: int = 2, *, threads: int = 1, timeout: float 
     except BaseException:  # KeyboardInterrupt (a notebook's stop button) ends the ranks too
         _kill_tree(proc)
         raise
-    r = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[1:])} exited with {r.returncode}:\n{(r.stdout + r.stderr)[-3000:]}")
-    return r
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _parents() -> dict[int, int]:

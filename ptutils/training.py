@@ -186,7 +186,7 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
         device = torch.device(device)
         model.to(device)
     if w is not None:  # under torchrun: one rank of a data-parallel run
-        device, _ = distributed.start(w, device)
+        device = distributed.start(w, device)
         model.to(device)
     net = model if w is None else distributed.wrap(model, device)
     distributed.check_wrapped(net, w)

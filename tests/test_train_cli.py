@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,14 +24,8 @@ def _env():
 def run(*args, torchrun=False, check=True):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"] \
         if torchrun else [sys.executable, "-m"]
-    cmd = [*launcher, "ptutils.train", *map(str, args)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        distributed._kill_tree(proc)  # torchrun and its ranks: none left holding the cores
-        raise
-    r = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    # launch's runner: a timeout kills torchrun and its ranks, none is left holding the cores
+    r = distributed._run([*launcher, "ptutils.train", *map(str, args)], cwd=ROOT, env=_env(), timeout=120)
     if check:
         assert r.returncode == 0, r.stderr[-3000:]
     return r
