@@ -18,6 +18,9 @@ from .config import is_online
 from .pooling import mean_pool
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# all-MiniLM-L6-v2's recipe, as its own sentence_bert_config.json states it (a test reads the file):
+# inputs truncated at 256 tokens, mean pooling over the real tokens, unit length.
+MINILM_MAX_TOKENS = 256
 
 
 def minilm_path() -> Path:
@@ -69,14 +72,21 @@ def load_text_model(name: str = "minilm"):
 
 @torch.no_grad()
 def sentence_embeddings(texts, tokenizer, model, batch_size: int = 64, normalize: bool = True,
-                        max_length: int = 128) -> np.ndarray:
+                        max_length: int = MINILM_MAX_TOKENS) -> np.ndarray:
     """Frozen sentence embeddings: mean-pooled last hidden states (all-MiniLM-L6-v2's recipe).
+
+    With the defaults this is what ``SentenceTransformer(minilm_path()).encode(texts)``
+    returns (truncation at 256 tokens, mean pooling, normalisation), within 1e-5; the
+    tests compare the two on sentences longer than 256 tokens.
 
     Shapes:
         output: ``(len(texts), d_model)`` float32.
     """
     if isinstance(texts, str) or not len(texts):
         raise ValueError("texts must be a non-empty list of strings")
+    for name, v in (("batch_size", batch_size), ("max_length", max_length)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
     texts = list(texts)
     # Batches of similar length waste little on padding; the output keeps the input order.
     order = np.argsort([len(t) for t in texts], kind="stable")
@@ -94,7 +104,7 @@ def sentence_embeddings(texts, tokenizer, model, batch_size: int = 64, normalize
     return out.numpy()
 
 
-def minilm_embeddings(texts, *, max_length: int = 128, normalize: bool = True, verbose: bool = True) -> np.ndarray:
+def minilm_embeddings(texts, *, max_length: int = MINILM_MAX_TOKENS, normalize: bool = True, verbose: bool = True) -> np.ndarray:
     """:func:`sentence_embeddings` of the packaged all-MiniLM-L6-v2, computed once and cached.
 
     The cache key hashes the weights file, the tokenizer file, the settings and the

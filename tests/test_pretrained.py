@@ -1,5 +1,6 @@
 """The packaged MiniLM loads offline, and the from-scratch encoder reproduces it."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -88,3 +89,42 @@ def test_finetune_hf_runs_with_labels_and_schedule(monkeypatch):
     for bad in (0, -4, 2.0, True):
         with pytest.raises(ValueError, match="batch_size must be a whole number"):
             finetune_hf(model, tok, texts[:3], labels[:3], batch_size=bad)
+
+
+def test_minilm_max_tokens_is_the_models_own_setting():
+    import json
+
+    from ptutils.pretrained import MINILM_MAX_TOKENS, minilm_path
+
+    cfg = json.loads((minilm_path() / "sentence_bert_config.json").read_text())
+    assert MINILM_MAX_TOKENS == cfg["max_seq_length"] == 256
+
+
+def test_sentence_embeddings_equal_sentence_transformers_encode(minilm):
+    """The recipe is the model's own: same truncation, pooling and normalisation as
+    SentenceTransformer.encode, on sentences shorter than, between and beyond 128 and 256 tokens."""
+    from sentence_transformers import SentenceTransformer
+
+    from ptutils.pretrained import minilm_path
+
+    tok, model = minilm
+    words = "the film is a slow but rewarding study of grief , and its cast is superb".split()
+    texts = ["good", "a bad , bad film", " ".join(words * 12), " ".join(words * 30),
+             " ".join(reversed(words * 40)), "an honest , small movie"]
+    lengths = [len(tok(t)["input_ids"]) for t in texts]
+    assert max(lengths) > 256 and any(128 < n <= 256 for n in lengths)
+    st = SentenceTransformer(str(minilm_path()), device="cpu")
+    want = st.encode(texts, batch_size=4, convert_to_numpy=True)
+    got = ptutils.sentence_embeddings(texts, tok, model, batch_size=4)
+    assert got.shape == want.shape == (len(texts), 384)
+    assert np.abs(got - want).max() < 1e-5
+    # The test can fail: the old 128-token truncation differs on the long sentences.
+    old = ptutils.sentence_embeddings(texts, tok, model, batch_size=4, max_length=128)
+    assert np.abs(old - want).max() > 1e-3
+
+
+@pytest.mark.parametrize("kw", [{"batch_size": 0}, {"batch_size": 2.5}, {"max_length": 0}, {"batch_size": True}])
+def test_sentence_embeddings_refuse_bad_sizes(minilm, kw):
+    tok, model = minilm
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        ptutils.sentence_embeddings(["good"], tok, model, **kw)
