@@ -101,7 +101,8 @@ def graded(tmp_path_factory):
     _nb(subs / "killer.ipynb", [*GOOD, "import os\nos._exit(1)"])
     (subs / "corrupt.ipynb").write_text("{ this is not json")
     out = d / "out"
-    assert grade_main([str(hidden), str(subs), "--out", str(out), "--cell-timeout", "5"]) == 0
+    # exit code 1: corrupt (not JSON) and killer (its kernel dies) could not be graded fully
+    assert grade_main([str(hidden), str(subs), "--out", str(out), "--cell-timeout", "5"]) == 1
     with (out / "grades.csv").open() as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     return rows, out
@@ -154,15 +155,19 @@ def test_every_subpackage_is_packaged():
 
 
 def test_commands_run_as_modules():
-    """``python -m ptutils.classroom`` and ``python -m ptutils.classroom.grade`` start (usage / --help)."""
+    """``python -m ptutils.classroom`` and ``python -m ptutils.classroom.grade`` start (usage / --help);
+    they are the commands ``ptutils-student`` and ``ptutils-grade`` (tests/test_classroom_cli.py)."""
     import subprocess
     import sys
 
     r = subprocess.run([sys.executable, "-W", "error", "-m", "ptutils.classroom"], capture_output=True, text=True)
-    assert r.returncode == 2 and "usage: python -m ptutils.classroom" in r.stdout, r
+    assert r.returncode == 2 and "usage: ptutils-student" in r.stderr and "Traceback" not in r.stderr, r
+    r = subprocess.run([sys.executable, "-W", "error", "-m", "ptutils.classroom", "--help"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and "python -m ptutils.classroom runs the same command" in r.stdout, r
     r = subprocess.run([sys.executable, "-W", "error", "-m", "ptutils.classroom.grade", "--help"],
                        capture_output=True, text=True)
-    assert r.returncode == 0 and "python -m ptutils.classroom.grade" in r.stdout, r
+    assert r.returncode == 0 and "python -m ptutils.classroom.grade runs the same command" in r.stdout, r
 
 
 def test_grading_is_never_strict(monkeypatch):

@@ -3,13 +3,14 @@
 * :mod:`ptutils.classroom.checks`: the exercises' self-checks, grouped by the concept
   they test; notebooks call them as ``ptutils.check("ch01.nn_predict", nn_predict)``.
 * :mod:`ptutils.classroom.student`: student versions of the chapters (solutions
-  stubbed) and the hidden tests a teacher grades with:
-  ``python -m ptutils.classroom notebooks student``.
+  stubbed) and the hidden tests a teacher grades with: the command
+  ``ptutils-student notebooks student`` (also ``python -m ptutils.classroom notebooks student``).
 * :mod:`ptutils.classroom.plain`: student notebooks' Markdown without MyST roles (glued
   values named, with the cell that prints them), so they read in Jupyter and Colab;
   :mod:`ptutils.classroom.glue` is the ``glue`` those notebooks import, which prints.
-* :mod:`ptutils.classroom.grade`: the grader:
-  ``python -m ptutils.classroom.grade student/hidden/02_core_concepts.ipynb submissions/``;
+* :mod:`ptutils.classroom.grade`: the grader, the command
+  ``ptutils-grade student/hidden/02_core_concepts.ipynb submissions/`` (also
+  ``python -m ptutils.classroom.grade``);
   each submission runs in a bubblewrap sandbox (:mod:`ptutils.classroom.sandbox`, which starts
   :mod:`ptutils.classroom.runner`), hands back plain data (:mod:`ptutils.classroom.plaindata`),
   and the verdicts are decided in the grader's process.

@@ -1,4 +1,5 @@
-"""``python -m ptutils.classroom <notebooks-dir> <out-dir>``: write the student notebooks and hidden tests."""
+"""``python -m ptutils.classroom <notebooks-dir> <out-dir>``, the same as the command ``ptutils-student``: write the
+student notebooks and hidden tests (:mod:`ptutils.classroom.student`)."""
 
 import sys
 

@@ -1,6 +1,8 @@
 """Grade submitted notebooks with hidden tests, each submission in its own sandbox.
 
-    python -m ptutils.classroom.grade student/hidden/02_core_concepts.ipynb submissions/ [--out grades/]
+    ptutils-grade student/hidden/02_core_concepts.ipynb submissions/ [--out grades/] [--jobs 2]
+
+``python -m ptutils.classroom.grade`` runs the same command.
 
 For each ``*.ipynb`` in the submissions folder (one per student, named after the
 student), the grader
@@ -35,6 +37,23 @@ It writes ``grades.csv`` (one row per student, one column per hidden test, total
 and ``feedback/<student>.md``. Broken or hostile submissions (invalid files, syntax errors,
 exceptions, infinite loops, deleted or renamed code, a dead kernel, a limit reached) cost the
 student the points of the tests they break, never the grading run.
+
+Exit codes:
+
+* ``0``: every submission was graded;
+* ``1``: some submissions could not be graded fully (a file that is not a notebook, a kernel
+  that died, a submission stopped at its wall-time limit); they get the points of the tests
+  that passed, ``grades.csv`` and their feedback are still written, and the line the grader
+  prints for each of them says why;
+* ``2``: bad usage, or grading cannot run: a wrong option or argument, a limit that is not
+  positive (``--jobs 0``, ``--cell-timeout 0``, ...), a hidden-test notebook that is missing,
+  not a notebook or holds no valid hidden test, a submissions folder that is missing or holds
+  no ``.ipynb``, an ``--out`` folder that is the submissions folder or inside it (the next run
+  would grade what it wrote), or no usable sandbox (bubblewrap missing or unable to start)
+  without ``--unsafe-no-sandbox``; or an ``--out`` folder that cannot be written.
+
+Each failure of the run is reported in one line on standard error that starts with
+``ptutils-grade: error:``.
 """
 
 from __future__ import annotations
@@ -45,6 +64,7 @@ import builtins
 import csv
 import importlib
 import json
+import math
 import os
 import queue
 import re
@@ -366,11 +386,14 @@ def grade_one(path: Path, tests: list[HiddenTest], *, cell_timeout: int = 120, t
         out, note = None, f"grading error: {type(e).__name__}: {e}"
     if unsafe:
         res.notes.append("graded without the sandbox (--unsafe-no-sandbox)")
-    if note:
+    finished = isinstance(out, dict) and out.get("finished") is True
+    if note and finished:
         res.notes.append(_clean(note))
     if not isinstance(out, dict):
         res.fatal = _clean(note or "no result came back from the sandbox")
         out = {}
+    elif not finished:  # stopped from outside (the wall-time limit): the later cells and tests never ran
+        res.fatal = _clean(note or "the grading of your notebook did not finish")
     cells_out = out.get("cells") if isinstance(out.get("cells"), list) else []
     for i, err in enumerate(cells_out[: len(cells)]):
         if isinstance(err, str):
@@ -439,12 +462,23 @@ def write_reports(results: list[Result], tests: list[HiddenTest], out: Path) -> 
     return csv_path
 
 
-def main(argv=None) -> int:
+PROG = "ptutils-grade"
+
+
+class _CannotRun(Exception):
+    """Bad usage, or grading cannot run: exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
     d = Limits()
-    p = argparse.ArgumentParser(prog="python -m ptutils.classroom.grade", description=__doc__.split("\n\n")[0])
+    doc = __doc__.split("\n\n")
+    p = argparse.ArgumentParser(prog=PROG, description="\n\n".join(doc[:3]).replace("``", ""),
+                                epilog=__doc__[__doc__.index("Exit codes:"):].strip().replace("``", ""),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("hidden", type=Path, help="notebook of hidden tests (from make student: student/hidden/)")
     p.add_argument("submissions", type=Path, help="folder of submitted notebooks, one per student")
-    p.add_argument("--out", type=Path, default=Path("grades"), help="where to write grades.csv and feedback/")
+    p.add_argument("--out", type=Path, default=Path("grades"),
+                   help="where to write grades.csv and feedback/ (default %(default)s); not inside the submissions")
     p.add_argument("--cell-timeout", type=int, default=d.cell_timeout, help="seconds allowed per cell (default %(default)s)")
     p.add_argument("--total-timeout", type=int, default=d.total_timeout,
                    help="seconds allowed for a submission's cells (default %(default)s); its sandbox is killed at "
@@ -461,28 +495,82 @@ def main(argv=None) -> int:
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="grade without bubblewrap: the students' code runs with your rights (verdicts are still "
                         "decided outside it, and the limits still apply)")
-    args = p.parse_args(argv)
+    return p
+
+
+def _check_limits(args) -> None:
+    for flag in ("cell_timeout", "total_timeout", "memory_mb", "processes", "cpu_seconds", "file_mb", "tmp_mb",
+                 "output_mb", "answer_mb", "jobs"):
+        v = getattr(args, flag)
+        if not (v > 0 and math.isfinite(v)):
+            raise _CannotRun(f"--{flag.replace('_', '-')} must be positive, not {v:g}")
+    if args.wall_margin < 0:
+        raise _CannotRun(f"--wall-margin must be 0 or more, not {args.wall_margin}")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or path.is_relative_to(folder)
+
+
+def _check_inputs(args) -> tuple[list[HiddenTest], list[Path]]:
+    """The hidden tests and the submissions; _CannotRun if grading cannot start."""
+    h = args.hidden
+    if not h.is_file():
+        raise _CannotRun(f"hidden-test notebook {h} " + ("is not a file" if h.exists() else "does not exist"))
+    try:
+        tests = load_hidden_tests(h)
+    except ValueError as e:  # its own checks (no hidden tests, a malformed one), not JSON, not a notebook
+        msg = str(e) if str(e).startswith(str(h)) else f"{h}: not a notebook of hidden tests ({type(e).__name__}: {e})"
+        raise _CannotRun(msg) from None
+    except Exception as e:  # noqa: BLE001 - JSON that is not a notebook, an unreadable file
+        raise _CannotRun(f"{h}: not a notebook of hidden tests ({type(e).__name__}: {e})") from None
+    s = args.submissions
+    if not s.is_dir():
+        raise _CannotRun(f"submissions folder {s} " + ("is not a folder" if s.exists() else "does not exist"))
+    subs = sorted(s.glob("*.ipynb"))
+    if not subs:
+        raise _CannotRun(f"no .ipynb files in {s}")
+    if _inside(args.out, s):
+        raise _CannotRun(f"--out {args.out} is the submissions folder {s} or inside it (the next run would grade "
+                         "it); write the grades elsewhere")
+    if args.out.exists() and not args.out.is_dir():
+        raise _CannotRun(f"--out {args.out} exists and is not a folder")
+    return tests, subs
+
+
+def main(argv=None) -> int:
+    """The command ``ptutils-grade``; returns the exit code (module doc)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        _check_limits(args)
+        tests, subs = _check_inputs(args)
+        if not args.unsafe_no_sandbox:
+            ok, why = sandbox.usable()
+            if not ok:
+                raise _CannotRun(f"refusing to grade without a sandbox: {why}; install bubblewrap (make setup does), "
+                                 "or pass --unsafe-no-sandbox to run the students' code with your own rights")
+    except _CannotRun as e:
+        print(f"{PROG}: error: {_clean(e, 600)}", file=sys.stderr)
+        return 2
+    if args.unsafe_no_sandbox:
+        print("WARNING: --unsafe-no-sandbox: the submissions run with your rights, with no isolation; "
+              "use it only for code you trust.", file=sys.stderr)
     limits = Limits(memory_mb=args.memory_mb, processes=args.processes, cpu_s=args.cpu_seconds,
                     file_mb=args.file_mb, tmp_mb=args.tmp_mb, output_mb=args.output_mb, answer_mb=args.answer_mb,
                     cell_timeout=args.cell_timeout, total_timeout=args.total_timeout,
                     wall_margin_s=args.wall_margin)
-    tests = load_hidden_tests(args.hidden)
-    if args.unsafe_no_sandbox:
-        print("WARNING: --unsafe-no-sandbox: the submissions run with your rights, with no isolation; "
-              "use it only for code you trust.", file=sys.stderr)
-    else:
-        ok, why = sandbox.usable()
-        if not ok:
-            print(f"refusing to grade: {why}.\nInstall bubblewrap (make setup does), or pass --unsafe-no-sandbox "
-                  "to run the students' code with your own rights.", file=sys.stderr)
-            return 3
-    subs = sorted(args.submissions.glob("*.ipynb"))
-    if not subs:
-        print(f"no .ipynb files in {args.submissions}")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"{PROG}: error: cannot write the grades to {args.out}: {_clean(e)}", file=sys.stderr)
         return 2
     max_total = sum(t.points for t in tests)
     workers: queue.Queue = queue.Queue()
-    for i in range(max(args.jobs, 1)):
+    for i in range(args.jobs):
         workers.put(i)
 
     def one(path):
@@ -492,16 +580,21 @@ def main(argv=None) -> int:
         finally:
             workers.put(w)
         print(f"{_clean(r.student, 40):24s} {r.total:5g} / {max_total:g}  ({r.seconds:.0f} s)"
-              + (f"  {r.fatal}" if r.fatal else ""), flush=True)
+              + (f"  not graded fully: {r.fatal}" if r.fatal else ""), flush=True)
         return r
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as ex:
+    with ThreadPoolExecutor(max_workers=args.jobs) as ex:
         results = list(ex.map(one, subs))
-    csv_path = write_reports(results, tests, args.out)
+    try:
+        csv_path = write_reports(results, tests, args.out)
+    except OSError as e:
+        print(f"{PROG}: error: cannot write the grades to {args.out}: {_clean(e)}", file=sys.stderr)
+        return 2
+    partial = sum(1 for r in results if r.fatal)
     print(f"wrote {csv_path} and {args.out / 'feedback'}/ ({len(results)} submissions in "
-          f"{time.perf_counter() - t0:.0f} s)")
-    return 0
+          f"{time.perf_counter() - t0:.0f} s" + (f"; {partial} not graded fully" if partial else "") + ")")
+    return 1 if partial else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Student versions of the chapters, and the hidden tests a teacher grades with.
 
-    python -m ptutils.classroom notebooks/ student/ [--site student/site/notebooks]
+    ptutils-student notebooks/ student/ [--site student/site/notebooks] [--values _build]
 
-writes, for every chapter ``notebooks/NN_topic.ipynb``:
+``python -m ptutils.classroom`` runs the same command. It writes, for every chapter
+``notebooks/NN_topic.ipynb``:
 
 * ``student/notebooks/NN_topic.ipynb``: the chapter with every solution removed.
   Code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes
@@ -22,8 +23,16 @@ others keep their placeholders). ``--site DIR`` also writes the student notebook
 all) into ``DIR``, for a Jupyter Book site built from them (``make student``): the site
 fills in the values itself, so it must not get the placeholders.
 
-It fails (exit code 1) if any solution text, or any glue role, survives in a student
-notebook.
+Exit codes:
+
+* ``0``: every student notebook and its hidden tests were written;
+* ``1``: a chapter failed its checks: solution text or a glue role survives in its student
+  notebook, its solution markers do not pair up, or a hidden-test cell is malformed;
+* ``2``: bad usage: a wrong option or argument, an input folder that is missing or holds no
+  ``.ipynb``, an output (or ``--site``) folder that is the input folder or inside it, or a
+  chapter that is not a valid notebook (not JSON, or not nbformat).
+
+Each failure is reported in one line on standard error that starts with ``ptutils-student: error:``.
 
 A hidden-test cell is a code cell tagged ``hidden-test`` whose first line is
 ``# hidden test: <name> (<points> points)``, with the inputs and the calls of the student's
@@ -33,6 +42,7 @@ reference solution, so every build proves that the reference earns full marks.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import re
 import sys
@@ -246,31 +256,78 @@ def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None,
     return written
 
 
-USAGE = "usage: python -m ptutils.classroom <notebooks-dir> <out-dir> [--site <dir>] [--values <build-dir>]"
+PROG = "ptutils-student"
+
+
+class _UsageError(Exception):
+    """Bad usage: exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    doc = __doc__.split("\n\n")
+    epilog = __doc__[__doc__.index("Exit codes:"):].split("\nA hidden-test cell")[0].strip()
+    p = argparse.ArgumentParser(prog=PROG, description="\n\n".join(doc[:2]) + "\n\n" + doc[2].split(" It writes")[0].replace("``", ""),
+                                epilog=epilog.replace("``", ""),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("notebooks", type=Path, help="folder of the chapters (NN_topic.ipynb), e.g. notebooks")
+    p.add_argument("out", type=Path, help="where to write notebooks/ (the student versions) and hidden/ (the "
+                                          "hidden tests), e.g. student; not the chapters' folder nor inside it")
+    p.add_argument("--site", type=Path, metavar="DIR",
+                   help="also write the student notebooks with their MyST kept into DIR, for a Jupyter Book site")
+    p.add_argument("--values", type=Path, metavar="BUILD_DIR",
+                   help="fill in the numbers a 'make book' build (_build) computed, for each chapter whose build "
+                        "is current (the others keep their placeholders)")
+    return p
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or path.is_relative_to(folder)
+
+
+def _check_usage(src: Path, out: Path, site: Path | None) -> None:
+    """Raise _UsageError unless ``src`` holds readable notebooks and the outputs lie outside it."""
+    if not src.is_dir():
+        raise _UsageError(f"input folder {src} " + ("is not a folder" if src.exists() else "does not exist"))
+    paths = sorted(src.glob("*.ipynb"))
+    if not paths:
+        raise _UsageError(f"no .ipynb files in {src}")
+    for name, folder in (("output folder", out), ("--site folder", site)):
+        if folder is not None and _inside(folder, src):
+            raise _UsageError(f"the {name} {folder} is the input folder {src} or inside it; write it elsewhere")
+    for path in paths:
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as e:  # noqa: BLE001 - not JSON, not a notebook, an unreadable file
+            raise _UsageError(f"{path} is not a valid notebook ({type(e).__name__}: {e})") from None
+
+
+def _one_line(s) -> str:
+    return " ".join(str(s).split())[:600]
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    opts = {}
-    for flag in ("--site", "--values"):
-        if flag in argv:
-            k = argv.index(flag)
-            if k + 1 >= len(argv):
-                print(USAGE)
-                return 2
-            opts[flag] = Path(argv[k + 1])
-            del argv[k:k + 2]
-    site = opts.get("--site")
-    if len(argv) != 2:
-        print(USAGE)
+    """The command ``ptutils-student``; returns the exit code (module doc)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        _check_usage(args.notebooks, args.out, args.site)
+    except _UsageError as e:
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     try:
-        written = build(Path(argv[0]), Path(argv[1]), site, opts.get("--values"))
+        written = build(args.notebooks, args.out, args.site, args.values)
     except (RuntimeError, ValueError) as e:
-        print(f"error: {e}")
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 1
+    except OSError as e:
+        print(f"{PROG}: error: cannot write the student notebooks: {_one_line(e)}", file=sys.stderr)
+        return 2
+    site = args.site
     also = f"; with MyST kept, for a site, to {site}" if site else ""
-    print(f"wrote {len(written)} student notebooks and their hidden tests to {argv[1]}{also}")
+    print(f"wrote {len(written)} student notebooks and their hidden tests to {args.out}{also}")
     return 0
 
 
