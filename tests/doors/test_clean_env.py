@@ -6,7 +6,8 @@ whatever the package index offers that day, over the torch their machine already
 ships one). This test does the same: it builds the wheel with ``make wheel``, creates a new
 virtual environment outside the repository, installs torch (as Colab has it preinstalled),
 then the wheel with its ``[test]`` extra and nothing else, and runs a chapter under nbval in
-fast mode from a folder outside the repository. pip's wheel cache keeps it fast on a machine
+fast mode from a folder outside the repository; then it collects every library test and runs the
+MiniLM tests with that environment (``pip install .[test]`` alone is enough for them). pip's wheel cache keeps it fast on a machine
 that has run ``make setup``; the versions it resolved are printed, so a failure caused by a
 new upstream release is named.
 """
@@ -14,6 +15,7 @@ new upstream release is named.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,4 +64,14 @@ def test_a_chapter_runs_in_an_environment_built_from_pyproject_alone(tmp_path):
                PYTHONHASHSEED="0", HOME=str(tmp_path), PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
     out = run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
                CHAPTER], cwd=work, env=env)
+    assert " passed" in out and "failed" not in out, out
+
+    # `pip install .[test]` alone is enough for the library tests: every test module imports
+    # (collection imports them all), and the MiniLM tests, which need sentence-transformers, pass.
+    lib = ["--ignore=tests/site", "--ignore=tests/doors", "-p", "no:cacheprovider", "-q"]
+    env_repo = {**env, "HOME": str(tmp_path)}
+    out = run([str(py), "-m", "pytest", "--collect-only", "tests", *lib], cwd=ROOT, env=env_repo)
+    summary = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ tests collected in [\d.]+s( \(.*\))?", summary), summary
+    out = run([str(py), "-m", "pytest", "tests/test_pretrained.py", *lib], cwd=ROOT, env=env_repo)
     assert " passed" in out and "failed" not in out, out
