@@ -55,20 +55,20 @@ $(VENDOR): package.json package-lock.json
 
 test: $(STAMP) bwrap
 	$(BIN)/python -m ptutils.classroom notebooks student
-	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site --ignore=tests/doors \
+	PTUTILS_FAST=1 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line $(BIN)/python -m pytest tests notebooks student/notebooks --ignore=tests/site --ignore=tests/doors \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider -q
 
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/site --ignore=tests/doors -q
 
 test-notebooks: $(STAMP)
-	PTUTILS_FAST=1 PTUTILS_STRICT=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
+	PTUTILS_FAST=1 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
 
 # The execution cache (jupyter-cache) is keyed on each notebook's cells only; build_cache.py
 # clears it when the library (ptutils/, requirements, installed versions) changed since it was filled.
 book: $(STAMP) $(VENDOR)
 	$(BIN)/python tools/build_cache.py prepare _build
-	PTUTILS_FAST=0 PTUTILS_STRICT=1 $(BIN)/jupyter-book build . --builder html -W --keep-going; status=$$?; \
+	PTUTILS_FAST=0 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line $(BIN)/jupyter-book build . --builder html -W --keep-going; status=$$?; \
 		$(BIN)/python tools/build_cache.py finish _build && exit $$status
 	@echo "The site is in _build/html; 'make serve' shows it at http://127.0.0.1:$(PORT)"
 
@@ -98,7 +98,7 @@ student: $(STAMP) $(VENDOR)
 	rm -rf student/site && mkdir -p student/site
 	$(BIN)/python -m ptutils.classroom notebooks student --site student/site/notebooks
 	cp -r _config.yml _toc.yml book _vendor student/site/
-	cd student/site && PTUTILS_FAST=0 PTUTILS_STRICT=1 ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
+	cd student/site && PTUTILS_FAST=0 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
 		> build.log 2>&1 || (tail -30 build.log && echo "student site build failed" && exit 1)
 	@! grep -rl 'class="solution\|BEGIN SOLUTION' student/site/_build/html --include=*.html \
 		|| (echo "solution text found in the student site" && exit 1)

@@ -15,14 +15,15 @@ loop), :mod:`~ptutils.distributed` (the same loop on several processes), :mod:`~
 :mod:`~ptutils.federated` (FedAvg),
 :mod:`~ptutils.metrics`, :mod:`~ptutils.baselines`, :mod:`~ptutils.protocol`.
 Data and artefacts: :mod:`~ptutils.data`, :mod:`~ptutils.cache`. Configuration:
-:mod:`~ptutils.config` (switches, device), :mod:`~ptutils.repro` (seeding). Notebooks
+:mod:`~ptutils.config` (switches, device), :mod:`~ptutils.repro` (seeding),
+:mod:`~ptutils.progress` (bars and final lines). Notebooks
 and classroom: :mod:`~ptutils.notebook`, :mod:`~ptutils.display`,
 :mod:`~ptutils.plotting`, :mod:`ptutils.classroom`.
 """
 
 from . import (attention, autoencoder, baselines, cache, checkpoint, classroom, cnn, compression, config,
                contrastive, data, display, distributed, federated, feedforward, finetune, gan, lm, metrics, mlm, notebook,
-               plotting, pooling, pretrained, protocol, repro, seq_autoencoder, textclf, train, training, transformer,
+               plotting, pooling, pretrained, progress, protocol, repro, seq_autoencoder, textclf, train, training, transformer,
                word2vec)
 from .attention import (MultiHeadAttention, attend, causal_mask, padding_mask,
                         scaled_dot_product_attention)

@@ -15,6 +15,12 @@
     exercise not attempted yet (``[todo]``) never raises. Unset or ``0``, the default
     for students, a check only prints its line, so "Run all" goes on.
 
+``PTUTILS_PROGRESS``
+    How a long loop reports (:mod:`ptutils.progress`). ``bar``, the default, draws a tqdm
+    bar (total, rate, time left): a widget in local Jupyter, text in a terminal. ``line``
+    prints one short, deterministic line when the loop ends, and no bar: what the
+    website build and the tests use (the Makefile sets it), so a built page holds no bar.
+
 Notebooks never read the environment themselves; they call :func:`pick` and
 :func:`is_online`.
 """
@@ -39,9 +45,17 @@ def _flag(name: str) -> bool:
     raise ValueError(f"environment variable {name}={raw!r}: expected 0/1 (or true/false)")
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ValueError(f"environment variable {name}={raw!r}: expected one of {', '.join(choices)}")
+    return raw
+
+
 FAST: bool = _flag("PTUTILS_FAST")
 ONLINE: bool = _flag("PTUTILS_ONLINE")
 STRICT: bool = _flag("PTUTILS_STRICT")
+PROGRESS: str = _choice("PTUTILS_PROGRESS", ("bar", "line"))
 
 
 def is_fast() -> bool:
@@ -57,6 +71,11 @@ def is_online() -> bool:
 def is_strict() -> bool:
     """Return True if exercise checks raise on failure (``PTUTILS_STRICT=1``: the book's tests)."""
     return STRICT
+
+
+def progress_style() -> str:
+    """``"bar"`` (tqdm bars, the default) or ``"line"`` (one final line; the book's builds and tests)."""
+    return PROGRESS
 
 
 def mode() -> str:

@@ -107,7 +107,7 @@ def hf_classification_step(model, batch) -> torch.Tensor:
 def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float = 5e-5,
                 batch_size: int = 16, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
                 max_length: int = 64, seed: int = 0, log: bool = False, on_epoch_end=None,
-                group_by_length: bool = False, device=None) -> dict:
+                group_by_length: bool = False, device=None, progress: str | None = "fine-tuning") -> dict:
     """Fine-tune a Hugging Face ``...ForSequenceClassification`` model: the standard recipe.
 
     Mini-batches of shuffled examples, tokenised on the fly and given their labels,
@@ -124,6 +124,8 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
             of 50 batches, then the batches shuffled), as ``Trainer``'s ``group_by_length``
             does: less padding, the same examples per epoch, roughly half the time on
             short, varied sentences.
+        progress: how :func:`ptutils.training.fit` names the run in its bar or final line
+            (:mod:`ptutils.progress`); ``None``: silent.
 
     Returns:
         :func:`ptutils.training.fit`'s history.
@@ -148,7 +150,7 @@ def finetune_hf(model, tokenizer, texts, labels, *, epochs: int = 4, lr: float =
     return fit(model, hf_classification_step, batches, epochs=epochs, lr=lr, weight_decay=weight_decay,
                schedule=linear_warmup(steps, int(warmup_ratio * steps)), seed=seed,
                on_epoch_end=on_epoch_end, log_every=1 if log else 0,
-               device=default_device() if device is None else device)
+               device=default_device() if device is None else device, progress=progress)
 
 
 def _epoch_batches(texts, batch_size: int, g: torch.Generator, group_by_length: bool) -> list[torch.Tensor]:

@@ -330,7 +330,8 @@ def generate(model: GPT, prompt: torch.Tensor, max_new_tokens: int, *, temperatu
 def pretrain_causal_lm(model: GPT, train_ids: torch.Tensor, val_ids: torch.Tensor, *, steps: int,
                        eval_every: int, batch_size: int = 32, lr: float = 1e-3, warmup: int = 100,
                        weight_decay: float = 0.1, clip: float = 1.0, seed: int = 0, on_eval=None,
-                       log: bool = False, device=None, accumulate: int = 1) -> dict:
+                       log: bool = False, device=None, accumulate: int = 1,
+                       progress: str | None = "LM pre-training") -> dict:
     """Train ``model`` on random windows of ``train_ids`` by :func:`ptutils.training.fit`.
 
     ``steps`` optimiser steps in rounds of ``eval_every`` (fit's "epochs"); after each
@@ -367,7 +368,8 @@ def pretrain_causal_lm(model: GPT, train_ids: torch.Tensor, val_ids: torch.Tenso
 
     hist = fit(model, causal_lm_step, batches, epochs=steps // eval_every, lr=lr, weight_decay=weight_decay,
                schedule=linear_warmup(steps, warmup), clip=clip, seed=seed, on_epoch_end=after_round,
-               log_every=1 if log else 0, loss_name="train LM loss", device=device, accumulate=accumulate)
+               log_every=1 if log else 0, loss_name="train LM loss", device=device, accumulate=accumulate,
+               progress=progress)
     hist["initial_val_loss"] = initial
     return hist
 

@@ -114,7 +114,7 @@ def mlm_step(model, batch) -> torch.Tensor:
 
 def pretrain_mlm(model, train_blocks: torch.Tensor, val_blocks: torch.Tensor, tokenizer, *,
                  epochs: int = 5, lr: float = 5e-4, batch_size: int = 64, seed: int = 0,
-                 log: bool = False, device=None) -> dict:
+                 log: bool = False, device=None, progress: str | None = "MLM pre-training") -> dict:
     """Pre-train with MLM by :func:`ptutils.training.fit`; held-out loss after every epoch.
 
     Every batch is masked afresh (:func:`mask_tokens`); the held-out blocks are masked
@@ -140,7 +140,7 @@ def pretrain_mlm(model, train_blocks: torch.Tensor, val_blocks: torch.Tensor, to
     hist = fit(model, mlm_step, batches, epochs=epochs, lr=lr, weight_decay=0.01,
                schedule=linear_warmup(steps, int(0.05 * steps)), seed=seed,
                on_epoch_end=lambda epoch, m: {"val_loss": held_out_loss(m, val_inputs, val_labels)},
-               log_every=1 if log else 0, loss_name="train MLM loss", device=device)
+               log_every=1 if log else 0, loss_name="train MLM loss", device=device, progress=progress)
     hist["initial_val_loss"] = initial
     return hist
 
@@ -475,7 +475,8 @@ def nsp_step(model, batch) -> torch.Tensor:
 
 
 def train_nsp(model, tokenizer, pairs, *, epochs: int = 2, lr: float = 5e-4, batch_size: int = 32,
-              max_length: int = 128, seed: int = 0, log: bool = False) -> dict:
+              max_length: int = 128, seed: int = 0, log: bool = False,
+              progress: str | None = "NSP training") -> dict:
     """Train a ``BertForNextSentencePrediction`` on :func:`nsp_pairs` by :func:`ptutils.training.fit`.
 
     AdamW (weight decay 0.01 on weight matrices), 10 % linear warm-up then decay.
@@ -493,7 +494,7 @@ def train_nsp(model, tokenizer, pairs, *, epochs: int = 2, lr: float = 5e-4, bat
 
     return fit(model, nsp_step, batches, epochs=epochs, lr=lr, weight_decay=0.01,
                schedule=linear_warmup(steps, int(0.1 * steps)), seed=seed, log_every=1 if log else 0,
-               loss_name="train NSP loss")
+               loss_name="train NSP loss", progress=progress)
 
 
 @torch.no_grad()

@@ -16,6 +16,7 @@ import torch
 
 from .config import is_online
 from .pooling import mean_pool
+from .progress import Progress
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 # all-MiniLM-L6-v2's recipe, as its own sentence_bert_config.json states it (a test reads the file):
@@ -92,6 +93,8 @@ def sentence_embeddings(texts, tokenizer, model, batch_size: int = 64, normalize
     order = np.argsort([len(t) for t in texts], kind="stable")
     device = next(model.parameters()).device
     out = torch.empty(len(texts), model.config.hidden_size)
+    n_batches = -(-len(texts) // batch_size)
+    bar = Progress(total=n_batches, desc="embedding", unit="batch") if n_batches >= 20 else None
     for i in range(0, len(texts), batch_size):
         idx = order[i:i + batch_size]
         batch = tokenizer([texts[j] for j in idx], padding=True, truncation=True,
@@ -101,6 +104,10 @@ def sentence_embeddings(texts, tokenizer, model, batch_size: int = 64, normalize
         if normalize:
             emb = torch.nn.functional.normalize(emb, dim=-1)
         out[torch.as_tensor(idx)] = emb.float().cpu()
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
     return out.numpy()
 
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import nullcontext
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
+
+from .progress import Progress
 
 #: Bumped whenever the training loop's arithmetic changes (a cached artefact trained by
 #: :func:`fit` puts it in its recipe, so a local cache never serves a model the current
@@ -124,7 +127,7 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
         epochs: int, lr: float, optimizer: str = "adamw", weight_decay: float = 0.0,
         params=None, schedule: Callable | None = None, clip: float | None = None, seed: int = 0,
         on_epoch_end: Callable | None = None, log_every: int = 0, loss_name: str = "loss",
-        device=None, accumulate: int = 1) -> dict:
+        device=None, accumulate: int = 1, progress: str | None = None) -> dict:
     """Train ``model`` for ``epochs`` epochs; return its history.
 
     Args:
@@ -152,6 +155,9 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
         accumulate: split every batch into this many equal micro-batches, whose
             gradients (each loss divided by ``accumulate``) add up before the one update:
             the same update as the whole batch, with the memory of a micro-batch.
+        progress: a name for the run (e.g. ``"fine-tuning"``) to report its steps through
+            :class:`ptutils.progress.Progress`: a bar with the time left (the total is known
+            after the first epoch), or one final line in the book's builds. ``None``: silent.
 
     Under ``torchrun`` (``WORLD_SIZE`` set; :mod:`ptutils.distributed`) the same call trains
     data-parallel: it starts the process group (gloo on a CPU, nccl on GPUs, one per
@@ -190,17 +196,18 @@ def fit(model: nn.Module, step: Callable, batches: Callable[[torch.Generator], I
         model.to(device)
     net = model if w is None else distributed.wrap(model, device)
     distributed.check_wrapped(net, w)
-    return _fit(model, net, w, step, batches, epochs=epochs, lr=lr, optimizer=optimizer,
-                weight_decay=weight_decay, params=params, schedule=schedule, clip=clip, seed=seed,
-                on_epoch_end=on_epoch_end, log_every=log_every, loss_name=loss_name, device=device,
-                accumulate=accumulate)
+    bar = Progress(desc=progress, unit="step") if progress and (w is None or w.main) else None
+    with bar if bar is not None else nullcontext():
+        return _fit(model, net, w, step, batches, epochs=epochs, lr=lr, optimizer=optimizer,
+                    weight_decay=weight_decay, params=params, schedule=schedule, clip=clip, seed=seed,
+                    on_epoch_end=on_epoch_end, log_every=log_every, loss_name=loss_name, device=device,
+                    accumulate=accumulate, bar=bar)
 
 
 def _fit(model, net, w, step, batches, *, epochs, lr, optimizer, weight_decay, params, schedule, clip, seed,
-         on_epoch_end, log_every, loss_name, device, accumulate) -> dict:
-    """:func:`fit`'s loop; ``net`` is ``model`` or its DDP wrapper, ``w`` the launch (or None)."""
-    from contextlib import nullcontext
-
+         on_epoch_end, log_every, loss_name, device, accumulate, bar=None) -> dict:
+    """:func:`fit`'s loop; ``net`` is ``model`` or its DDP wrapper, ``w`` the launch (or None), ``bar`` a
+    :class:`ptutils.progress.Progress` (or None)."""
     from .distributed import shard
 
     main = w is None or w.main
@@ -231,6 +238,8 @@ def _fit(model, net, w, step, batches, *, epochs, lr, optimizer, weight_decay, p
             opt.step()  # update: theta <- theta - lr * step
             if sched is not None:
                 sched.step()
+            if bar is not None:
+                bar.update()
         if w is not None:  # the epoch's loss over every rank's examples
             import torch.distributed as dist
 
@@ -240,6 +249,11 @@ def _fit(model, net, w, step, batches, *, epochs, lr, optimizer, weight_decay, p
         if n == 0:
             raise ValueError("an epoch had no batches: is the training set empty?")
         history["loss"].append(total / n)
+        if bar is not None:
+            if epoch == 0:
+                bar.set_total(epochs * bar.n)  # every epoch has the first one's number of steps
+            bar.set_postfix(**{loss_name: history["loss"][-1]})
+            bar.summary = f"{epoch + 1}/{epochs} epochs, {bar.n} steps"
         model.eval()
         report = on_epoch_end(epoch, model) if on_epoch_end is not None and main else None
         report = report or {}

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .progress import Progress
+
 
 @dataclass
 class Vocab:
@@ -288,6 +290,7 @@ def train_word2vec(sentences, cfg: Word2VecConfig | None = None, *, log: bool = 
     # estimate the pairs of all epochs for the linear learning-rate decay
     expected_pairs = cfg.epochs * len(ids) * float((keep[ids]).mean()) * (cfg.window + 1)
     done, history = 0, {"loss": [], "words_per_sec": None, "seconds": None}
+    bar = Progress(total=cfg.epochs, desc="word2vec", unit="epoch")
     for epoch in range(cfg.epochs):
         mask = rng.random(len(ids)) < keep[ids]  # subsample frequent words
         c_np, o_np = skipgram_pairs(ids[mask], sent[mask], cfg.window, rng)
@@ -315,10 +318,13 @@ def train_word2vec(sentences, cfg: Word2VecConfig | None = None, *, log: bool = 
             total_loss += float(loss)
             done += B
         history["loss"].append(total_loss / max(n_pairs, 1))
+        bar.update()
+        bar.set_postfix(loss=history["loss"][-1])
         if log:
             rate = (epoch + 1) * len(ids) / (time.perf_counter() - t0)
             print(f"epoch {epoch + 1}/{cfg.epochs}  loss {history['loss'][-1]:.4f}  "
                   f"{n_pairs:,} pairs  {rate:,.0f} words/s")
+    bar.close()
     history["seconds"] = time.perf_counter() - t0
     history["words_per_sec"] = cfg.epochs * len(ids) / history["seconds"]
     return WordVectors(vocab, W_in.numpy()), history
@@ -575,6 +581,7 @@ def train_glove(X, vocab: Vocab | None = None, cfg: GloVeConfig | None = None, *
     log_x_all, f_all = torch.log(x_all), glove_weight(x_all, cfg.x_max, cfg.alpha)
     n = len(x_np)
     history = {"loss": [], "seconds": None, "nonzero": n}
+    bar = Progress(total=cfg.epochs, desc="glove", unit="epoch")
     for epoch in range(cfg.epochs):
         perm = torch.from_numpy(rng.permutation(n))
         total = 0.0
@@ -593,8 +600,11 @@ def train_glove(X, vocab: Vocab | None = None, cfg: GloVeConfig | None = None, *
             bias[rows] -= cfg.lr * Gb / bias_sq[rows].sqrt()
             total += float(loss)
         history["loss"].append(total / n)
+        bar.update()
+        bar.set_postfix(loss=history["loss"][-1])
         if log and ((epoch + 1) % 10 == 0 or epoch == 0 or epoch + 1 == cfg.epochs):
             print(f"epoch {epoch + 1}/{cfg.epochs}  J per entry {history['loss'][-1]:.4f}")
+    bar.close()
     history["seconds"] = time.perf_counter() - t0
     w, w_ctx, b, b_ctx = W[:V], W[V:], bias[:V], bias[V:]
     if vocab is None:

@@ -757,3 +757,12 @@ def test_make_runs_notebooks_strict():
     runs = [ln for ln in lines if ln.startswith("\t") and ("--nbval" in ln or "jupyter-book build" in ln)]
     assert len(runs) >= 4, runs  # test, test-notebooks, book, student
     assert all("PTUTILS_STRICT=1" in ln for ln in runs), [ln for ln in runs if "PTUTILS_STRICT=1" not in ln]
+
+
+def test_make_runs_notebooks_without_bars():
+    """Every Makefile recipe line that executes notebooks for a page or a test asks for final lines,
+    not bars (ptutils.progress): a built page and a tested notebook hold no progress bar."""
+    lines = (ROOT / "Makefile").read_text().replace("\\\n", " ").splitlines()
+    runs = [ln for ln in lines if ln.startswith("\t") and ("--nbval" in ln or "jupyter-book build" in ln)]
+    assert len(runs) >= 4, runs
+    assert all("PTUTILS_PROGRESS=line" in ln for ln in runs), [ln for ln in runs if "PTUTILS_PROGRESS=line" not in ln]

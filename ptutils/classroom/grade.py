@@ -69,6 +69,7 @@ import os
 import queue
 import re
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..progress import Progress
 from . import plaindata, sandbox
 from .runner import MIME
 from .sandbox import Limits
@@ -579,12 +581,16 @@ def main(argv=None) -> int:
             r = grade_one(path, tests, limits=limits, unsafe=args.unsafe_no_sandbox, worker=w)
         finally:
             workers.put(w)
-        print(f"{_clean(r.student, 40):24s} {r.total:5g} / {max_total:g}  ({r.seconds:.0f} s)"
-              + (f"  not graded fully: {r.fatal}" if r.fatal else ""), flush=True)
+        with lock:  # one line per submission, printed above the bar (the bar: a terminal's progress)
+            bar.write(f"{_clean(r.student, 40):24s} {r.total:5g} / {max_total:g}  ({r.seconds:.0f} s)"
+                      + (f"  not graded fully: {r.fatal}" if r.fatal else ""))
+            bar.update()
         return r
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.jobs) as ex:
+    lock = threading.Lock()
+    with Progress(total=len(subs), desc="grading", unit="submission") as bar, \
+            ThreadPoolExecutor(max_workers=args.jobs) as ex:
         results = list(ex.map(one, subs))
     try:
         csv_path = write_reports(results, tests, args.out)

@@ -68,6 +68,25 @@ def test_site_was_built():
     assert any(p.startswith("notebooks/") for p in PAGES)
 
 
+# A progress bar frozen into a page: tqdm's text ("3/3 [00:12<00:00, 4.1it/s]"), its carriage
+# returns, or a Jupyter widget view (ptutils.progress prints one final line instead in the build).
+BAR = re.compile(r"\|[^|\n]*\| *\d+/\d+ \[\d\d:\d\d<|\d+(\.\d+)?(it|s)/(s|it)\]|application/vnd\.jupyter\.widget-view")
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
+def test_no_progress_bar_in_a_built_chapter(page):
+    html = (SITE / page).read_text(encoding="utf-8")
+    found = BAR.search(html)
+    assert found is None, f"{page} holds a progress bar: {found.group(0)!r}"
+
+
+def test_the_bar_pattern_finds_a_bar():
+    assert BAR.search("grading:  67%|######6   | 2/3 [00:04<00:02,  2.10s/submission]")
+    assert BAR.search("100%|##########| 30/30 [00:01<00:00, 25.3it/s]")
+    assert BAR.search('<script type="application/vnd.jupyter.widget-view+json">')
+    assert not BAR.search("fine-tuning: 3/3 epochs, 96 steps")
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page(page, server, browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
