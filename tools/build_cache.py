@@ -117,6 +117,26 @@ def finish(root, build_dir) -> bool:
     return False
 
 
+def report_times(build_dir) -> None:
+    """Print each cached notebook's execution time (jupyter-cache records it), longest first,
+    so a build log (CI's included) says where the time went."""
+    cache = Path(build_dir) / ".jupyter_cache"
+    if not cache.is_dir():
+        return
+    try:
+        from jupyter_cache import get_cache
+
+        rows = [(r.data.get("execution_seconds"), Path(r.uri).name)
+                for r in get_cache(str(cache)).list_cache_records() if r.data]
+    except Exception as e:  # a report only: never fail a build over it
+        print(f"build cache: could not read execution times ({type(e).__name__}: {e})", file=sys.stderr)
+        return
+    rows = sorted((t, n) for t, n in rows if isinstance(t, (int, float)))[::-1]
+    if rows:
+        print(f"execution times (s), {sum(t for t, _ in rows):.0f} in all: "
+              + ", ".join(f"{n.split('_')[0]} {t:.0f}" for t, n in rows))
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in ("prepare", "finish"):
@@ -128,6 +148,7 @@ def main(argv=None) -> int:
     if command == "prepare":
         prepare(root, build_dir)
         return 0
+    report_times(build_dir)
     return 0 if finish(root, build_dir) else 1
 
 
