@@ -22,7 +22,7 @@ help:
 	@echo "make book   - set up, execute all notebooks (full mode), build the site into _build/html"
 	@echo "make test   - set up, run library tests and all notebooks under nbval (fast mode)"
 	@echo "make serve  - serve the built site on http://127.0.0.1:$(PORT)"
-	@echo "make student - student notebooks, hidden tests and a solutions-free site in student/"
+	@echo "make student - student notebooks, hidden tests, nbgrader source notebooks and a solutions-free site in student/"
 	@echo "make lab    - set up, open the chapters in JupyterLab (PTUTILS_FAST=1 make lab: fast mode)"
 	@echo "make wheel  - build dist/ptutils-*.whl (to pip install on Colab or elsewhere)"
 	@echo "make check-doors - JupyterLab driven in Chromium, and a clean pip install from pyproject.toml alone"
@@ -94,15 +94,17 @@ check-site: $(STAMP) chromium
 # website built from the student notebooks. Fails if any solution text survives.
 # student/notebooks (handed out) read in plain Jupyter: glued values are named placeholders;
 # the site gets the same notebooks with their MyST (glue roles) kept, so it shows the values.
+# student/nbgrader is an nbgrader course folder: source/NN_topic/NN_topic.ipynb for each chapter
+# (for teachers who grade with nbgrader) and an nbgrader_config.py, written only if missing.
 student: $(STAMP) $(VENDOR)
-	rm -rf student/site && mkdir -p student/site
-	$(BIN)/python -m ptutils.classroom notebooks student --site student/site/notebooks
+	rm -rf student/site student/nbgrader/source && mkdir -p student/site
+	$(BIN)/python -m ptutils.classroom notebooks student --site student/site/notebooks --nbgrader student/nbgrader
 	cp -r _config.yml _toc.yml book _vendor student/site/
 	cd student/site && PTUTILS_FAST=0 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
 		> build.log 2>&1 || (tail -30 build.log && echo "student site build failed" && exit 1)
 	@! grep -rl 'class="solution\|BEGIN SOLUTION' student/site/_build/html --include=*.html \
 		|| (echo "solution text found in the student site" && exit 1)
-	@echo "student notebooks: student/notebooks; hidden tests: student/hidden; site: student/site/_build/html"
+	@echo "student notebooks: student/notebooks; hidden tests: student/hidden; nbgrader course: student/nbgrader; site: student/site/_build/html"
 
 # Local Jupyter, the reader's second door: JupyterLab on 127.0.0.1 with the chapters open and the
 # "Python 3 (ptutils)" kernel (the venv's). No update or news checks (the book works offline).

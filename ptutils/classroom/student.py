@@ -1,6 +1,6 @@
 """Student versions of the chapters, and the hidden tests a teacher grades with.
 
-    ptutils-student notebooks/ student/ [--site student/site/notebooks] [--values _build]
+    ptutils-student notebooks/ student/ [--site student/site/notebooks] [--values _build] [--nbgrader student/nbgrader]
 
 ``python -m ptutils.classroom`` runs the same command. It writes, for every chapter
 ``notebooks/NN_topic.ipynb``:
@@ -16,6 +16,10 @@
   what they glue (:mod:`ptutils.classroom.glue`).
 * ``student/hidden/NN_topic.ipynb``: the chapter's hidden-test cells (tag
   ``hidden-test``), for :mod:`ptutils.classroom.grade`.
+* with ``--nbgrader DIR``, also ``DIR/source/NN_topic/NN_topic.ipynb``: the chapter as an
+  nbgrader source notebook (solution, answer and test cells with nbgrader's metadata, points
+  from the hidden tests), and ``DIR/nbgrader_config.py`` if ``DIR`` has none
+  (:mod:`ptutils.classroom.nbgrader_source`).
 
 ``--values _build`` fills in, instead of placeholders, the numbers the last ``make book``
 computed, for each chapter whose code and library have not changed since (checked; the
@@ -27,10 +31,11 @@ Exit codes:
 
 * ``0``: every student notebook and its hidden tests were written;
 * ``1``: a chapter failed its checks: solution text or a glue role survives in its student
-  notebook, its solution markers do not pair up, or a hidden-test cell is malformed;
+  notebook, its solution markers do not pair up, a hidden-test cell is malformed, or (with
+  ``--nbgrader``) nbgrader would misread it (its delimiters in public text, clashing grade ids);
 * ``2``: bad usage: a wrong option or argument, an input folder that is missing or holds no
-  ``.ipynb``, an output (or ``--site``) folder that is the input folder or inside it, or a
-  chapter that is not a valid notebook (not JSON, or not nbformat).
+  ``.ipynb``, an output (``--site``, ``--nbgrader``) folder that is the input folder or inside
+  it, or a chapter that is not a valid notebook (not JSON, or not nbformat).
 
 Each failure is reported in one line on standard error that starts with ``ptutils-student: error:``.
 
@@ -223,17 +228,24 @@ def chapter_index(src_dir: Path) -> plain.Index:
 
 
 def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None,
-          values_from: Path | None = None) -> list[Path]:
+          values_from: Path | None = None, nbgrader_dir: Path | None = None) -> list[Path]:
     """Write student and hidden-test notebooks for every chapter; raise if a solution leaks
     or a glue role survives. ``site_dir``: also write the student notebooks with MyST kept.
     ``values_from``: a Jupyter Book build directory (``_build``) whose glued values fill in
-    the numbers of each chapter whose build is current (else that chapter gets placeholders)."""
+    the numbers of each chapter whose build is current (else that chapter gets placeholders).
+    ``nbgrader_dir``: also write each chapter as an nbgrader source notebook into this course folder
+    (:mod:`ptutils.classroom.nbgrader_source`)."""
     written = []
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (out_dir / "hidden").mkdir(parents=True, exist_ok=True)
     if site_dir is not None:
         Path(site_dir).mkdir(parents=True, exist_ok=True)
     index = chapter_index(src_dir)
+    if nbgrader_dir is not None:
+        from . import nbgrader_source
+
+        Path(nbgrader_dir).mkdir(parents=True, exist_ok=True)
+        nbgrader_source.write_config(nbgrader_dir)
     for path in sorted(Path(src_dir).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         student = student_version(nb)
@@ -252,6 +264,13 @@ def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None,
         if site_dir is not None:
             nbformat.write(student, Path(site_dir) / path.name)
         nbformat.write(hidden_tests(nb), out_dir / "hidden" / path.name)
+        if nbgrader_dir is not None:
+            from . import nbgrader_source
+
+            try:
+                nbgrader_source.write_source(nb, nbgrader_dir, path.name, index, values)
+            except ValueError as e:
+                raise ValueError(f"{path.name}: no nbgrader source notebook: {e}") from None
         written.append(out_dir / "notebooks" / path.name)
     return written
 
@@ -277,6 +296,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--values", type=Path, metavar="BUILD_DIR",
                    help="fill in the numbers a 'make book' build (_build) computed, for each chapter whose build "
                         "is current (the others keep their placeholders)")
+    p.add_argument("--nbgrader", type=Path, metavar="DIR",
+                   help="also write each chapter as an nbgrader source notebook into the course folder DIR "
+                        "(DIR/source/NN_topic/NN_topic.ipynb), and DIR/nbgrader_config.py if it has none")
     return p
 
 
@@ -285,14 +307,14 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or path.is_relative_to(folder)
 
 
-def _check_usage(src: Path, out: Path, site: Path | None) -> None:
+def _check_usage(src: Path, out: Path, site: Path | None, course: Path | None = None) -> None:
     """Raise _UsageError unless ``src`` holds readable notebooks and the outputs lie outside it."""
     if not src.is_dir():
         raise _UsageError(f"input folder {src} " + ("is not a folder" if src.exists() else "does not exist"))
     paths = sorted(src.glob("*.ipynb"))
     if not paths:
         raise _UsageError(f"no .ipynb files in {src}")
-    for name, folder in (("output folder", out), ("--site folder", site)):
+    for name, folder in (("output folder", out), ("--site folder", site), ("--nbgrader folder", course)):
         if folder is not None and _inside(folder, src):
             raise _UsageError(f"the {name} {folder} is the input folder {src} or inside it; write it elsewhere")
     for path in paths:
@@ -313,12 +335,12 @@ def main(argv=None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
         return e.code if isinstance(e.code, int) else 2
     try:
-        _check_usage(args.notebooks, args.out, args.site)
+        _check_usage(args.notebooks, args.out, args.site, args.nbgrader)
     except _UsageError as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     try:
-        written = build(args.notebooks, args.out, args.site, args.values)
+        written = build(args.notebooks, args.out, args.site, args.values, args.nbgrader)
     except (RuntimeError, ValueError) as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 1
@@ -327,6 +349,8 @@ def main(argv=None) -> int:
         return 2
     site = args.site
     also = f"; with MyST kept, for a site, to {site}" if site else ""
+    if args.nbgrader:
+        also += f"; nbgrader source notebooks to {args.nbgrader / 'source'}"
     print(f"wrote {len(written)} student notebooks and their hidden tests to {args.out}{also}")
     return 0
 
