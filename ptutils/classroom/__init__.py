@@ -8,6 +8,9 @@
 * :mod:`ptutils.classroom.plain`: student notebooks' Markdown without MyST roles (glued
   values named, with the cell that prints them), so they read in Jupyter and Colab;
   :mod:`ptutils.classroom.glue` is the ``glue`` those notebooks import, which prints.
+* :mod:`ptutils.classroom.handout`: the class hand-out, one archive of student notebooks, a
+  student copy of the package and pinned requirements that installs without the repository
+  (``python -m ptutils.classroom.handout student student/handout.zip``);
 * :mod:`ptutils.classroom.grade`: the grader, the command
   ``ptutils-grade student/hidden/02_core_concepts.ipynb submissions/`` (also
   ``python -m ptutils.classroom.grade``);
@@ -15,7 +18,7 @@
   :mod:`ptutils.classroom.runner`), hands back plain data (:mod:`ptutils.classroom.plaindata`),
   and the verdicts are decided in the grader's process.
 
-``student``, ``grade``, ``plain`` and ``glue`` are imported on first use (``ptutils.classroom.grade`` works
+``student``, ``grade``, ``plain``, ``glue`` and ``handout`` are imported on first use (``ptutils.classroom.grade`` works
 after ``import ptutils``), so that notebooks do not load nbformat and
 ``python -m ptutils.classroom.grade`` runs the module once.
 """
@@ -25,9 +28,9 @@ import importlib
 from . import checks
 from .checks import available, check, register
 
-__all__ = ["available", "check", "checks", "glue", "grade", "plain", "register", "student"]
+__all__ = ["available", "check", "checks", "glue", "grade", "handout", "plain", "register", "student"]
 
-_LAZY = ("student", "grade", "plain", "glue")
+_LAZY = ("student", "grade", "plain", "glue", "handout")
 
 
 def __getattr__(name):
