@@ -99,12 +99,13 @@ check-site: $(STAMP) chromium
 student: $(STAMP) $(VENDOR)
 	rm -rf student/site student/nbgrader/source && mkdir -p student/site
 	$(BIN)/python -m ptutils.classroom notebooks student --site student/site/notebooks --nbgrader student/nbgrader
+	$(BIN)/python -m ptutils.classroom.handout student student/handout.zip --reference notebooks
 	cp -r _config.yml _toc.yml book _vendor student/site/
 	cd student/site && PTUTILS_FAST=0 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line ../../$(BIN)/jupyter-book build . --builder html -W --keep-going \
 		> build.log 2>&1 || (tail -30 build.log && echo "student site build failed" && exit 1)
 	@! grep -rl 'class="solution\|BEGIN SOLUTION' student/site/_build/html --include=*.html \
 		|| (echo "solution text found in the student site" && exit 1)
-	@echo "student notebooks: student/notebooks; hidden tests: student/hidden; nbgrader course: student/nbgrader; site: student/site/_build/html"
+	@echo "student notebooks: student/notebooks; hidden tests: student/hidden; nbgrader course: student/nbgrader; hand-out: student/handout.zip; site: student/site/_build/html"
 
 # Local Jupyter, the reader's second door: JupyterLab on 127.0.0.1 with the chapters open and the
 # "Python 3 (ptutils)" kernel (the venv's). No update or news checks (the book works offline).

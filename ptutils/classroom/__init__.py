@@ -11,6 +11,8 @@
 * :mod:`ptutils.classroom.handout`: the class hand-out, one archive of student notebooks, a
   student copy of the package and pinned requirements that installs without the repository
   (``python -m ptutils.classroom.handout student student/handout.zip``);
+* :mod:`ptutils.classroom.nbgrader_source`: the same chapters as nbgrader source notebooks
+  (``ptutils-student notebooks student --nbgrader student/nbgrader``), for teachers who grade with nbgrader;
 * :mod:`ptutils.classroom.grade`: the grader, the command
   ``ptutils-grade student/hidden/02_core_concepts.ipynb submissions/`` (also
   ``python -m ptutils.classroom.grade``);
@@ -18,7 +20,7 @@
   :mod:`ptutils.classroom.runner`), hands back plain data (:mod:`ptutils.classroom.plaindata`),
   and the verdicts are decided in the grader's process.
 
-``student``, ``grade``, ``plain``, ``glue`` and ``handout`` are imported on first use (``ptutils.classroom.grade`` works
+``student``, ``grade``, ``plain``, ``glue``, ``handout`` and ``nbgrader_source`` are imported on first use (``ptutils.classroom.grade`` works
 after ``import ptutils``), so that notebooks do not load nbformat and
 ``python -m ptutils.classroom.grade`` runs the module once.
 """
@@ -28,9 +30,10 @@ import importlib
 from . import checks
 from .checks import available, check, register
 
-__all__ = ["available", "check", "checks", "glue", "grade", "handout", "plain", "register", "student"]
+__all__ = ["available", "check", "checks", "glue", "grade", "handout", "nbgrader_source", "plain", "register",
+           "student"]
 
-_LAZY = ("student", "grade", "plain", "glue", "handout")
+_LAZY = ("student", "grade", "plain", "glue", "handout", "nbgrader_source")
 
 
 def __getattr__(name):
