@@ -41,7 +41,7 @@ def test_a_chapter_runs_in_an_environment_built_from_pyproject_alone(tmp_path):
     venv = tmp_path / "env"
     run([sys.base_prefix + "/bin/python3", "-m", "venv", str(venv)], cwd=tmp_path)
     py = venv / "bin" / "python"
-    pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [str(py), "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check"]  # .pyc on first import
     run([*pip, TORCH], cwd=tmp_path)
     run([*pip, f"{wheels[0]}[test]"], cwd=tmp_path)  # pyproject's ranges, resolved by pip; no requirements.txt
     freeze = run([str(py), "-m", "pip", "freeze"], cwd=tmp_path)
