@@ -13,6 +13,7 @@
   (``python -m ptutils.classroom.handout student student/handout.zip``);
 * :mod:`ptutils.classroom.nbgrader_source`: the same chapters as nbgrader source notebooks
   (``ptutils-student notebooks student --nbgrader student/nbgrader``), for teachers who grade with nbgrader;
+* :mod:`ptutils.classroom.cli`: what the three commands share (exit codes, one-line errors);
 * :mod:`ptutils.classroom.grade`: the grader, the command
   ``ptutils-grade student/hidden/02_core_concepts.ipynb submissions/`` (also
   ``python -m ptutils.classroom.grade``);
@@ -20,7 +21,7 @@
   :mod:`ptutils.classroom.runner`), hands back plain data (:mod:`ptutils.classroom.plaindata`),
   and the verdicts are decided in the grader's process.
 
-``student``, ``grade``, ``plain``, ``glue``, ``handout`` and ``nbgrader_source`` are imported on first use (``ptutils.classroom.grade`` works
+``student``, ``grade``, ``plain``, ``glue``, ``handout``, ``nbgrader_source`` and ``cli`` are imported on first use (``ptutils.classroom.grade`` works
 after ``import ptutils``), so that notebooks do not load nbformat and
 ``python -m ptutils.classroom.grade`` runs the module once.
 """
@@ -30,10 +31,10 @@ import importlib
 from . import checks
 from .checks import available, check, register
 
-__all__ = ["available", "check", "checks", "glue", "grade", "handout", "nbgrader_source", "plain", "register",
+__all__ = ["available", "check", "checks", "cli", "glue", "grade", "handout", "nbgrader_source", "plain", "register",
            "student"]
 
-_LAZY = ("student", "grade", "plain", "glue", "handout", "nbgrader_source")
+_LAZY = ("student", "grade", "plain", "glue", "handout", "nbgrader_source", "cli")
 
 
 def __getattr__(name):

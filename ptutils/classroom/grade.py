@@ -79,6 +79,7 @@ import nbformat
 
 from ..progress import Progress
 from . import plaindata, sandbox
+from .cli import UsageError as _CannotRun, inside as _inside, parse
 from .runner import MIME
 from .sandbox import Limits
 from .student import HIDDEN_HEADER, HIDDEN_TAG
@@ -467,10 +468,6 @@ def write_reports(results: list[Result], tests: list[HiddenTest], out: Path) -> 
 PROG = "ptutils-grade"
 
 
-class _CannotRun(Exception):
-    """Bad usage, or grading cannot run: exit code 2."""
-
-
 def _parser() -> argparse.ArgumentParser:
     d = Limits()
     doc = __doc__.split("\n\n")
@@ -510,11 +507,6 @@ def _check_limits(args) -> None:
         raise _CannotRun(f"--wall-margin must be 0 or more, not {args.wall_margin}")
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or path.is_relative_to(folder)
-
-
 def _check_inputs(args) -> tuple[list[HiddenTest], list[Path]]:
     """The hidden tests and the submissions; _CannotRun if grading cannot start."""
     h = args.hidden
@@ -543,10 +535,9 @@ def _check_inputs(args) -> tuple[list[HiddenTest], list[Path]]:
 
 def main(argv=None) -> int:
     """The command ``ptutils-grade``; returns the exit code (module doc)."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
-        return e.code if isinstance(e.code, int) else 2
+    args = parse(_parser(), argv)
+    if isinstance(args, int):  # --help (0) or a usage error (2), already printed by argparse
+        return args
     try:
         _check_limits(args)
         tests, subs = _check_inputs(args)

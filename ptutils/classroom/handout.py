@@ -60,6 +60,7 @@ from pathlib import Path
 
 import nbformat
 
+from .cli import UsageError as _UsageError, check_notebook, inside as _inside, one_line as _one_line, parse
 from .student import BEGIN, END, HIDDEN_HEADER, SOL_END, SOL_START, is_hidden_test, leaked, solution_fragments, \
     student_version
 
@@ -215,10 +216,6 @@ DATE = (1980, 1, 1, 0, 0, 0)  # zip's earliest timestamp: every entry gets it, s
 
 class HandoutError(RuntimeError):
     """A check failed: exit code 1."""
-
-
-class _UsageError(Exception):
-    """Bad usage: exit code 2."""
 
 
 def _project(root: Path) -> dict:
@@ -719,11 +716,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or path.is_relative_to(folder)
-
-
 def _check_usage(args) -> None:
     student, out, reference = args.student, args.out, args.reference
     if not student.is_dir():
@@ -745,22 +737,14 @@ def _check_usage(args) -> None:
     if out.is_dir():
         raise _UsageError(f"the archive {out} is a folder")
     for path in _select(nbdir, args.chapters):
-        try:
-            nbformat.validate(nbformat.read(path, as_version=4))
-        except Exception as e:  # noqa: BLE001 - not JSON, not a notebook, an unreadable file
-            raise _UsageError(f"{path} is not a valid notebook ({type(e).__name__}: {e})") from None
-
-
-def _one_line(s) -> str:
-    return " ".join(str(s).split())[:600]
+        check_notebook(path)
 
 
 def main(argv=None) -> int:
     """The command; returns the exit code (module doc)."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
-        return e.code if isinstance(e.code, int) else 2
+    args = parse(_parser(), argv)
+    if isinstance(args, int):  # --help (0) or a usage error (2), already printed by argparse
+        return args
     try:
         _check_usage(args)
     except _UsageError as e:

@@ -56,6 +56,7 @@ from pathlib import Path
 import nbformat
 
 from . import plain
+from .cli import UsageError as _UsageError, check_notebook, inside as _inside, one_line as _one_line, parse
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_TAG = "hidden-test"
@@ -278,10 +279,6 @@ def build(src_dir: Path, out_dir: Path, site_dir: Path | None = None,
 PROG = "ptutils-student"
 
 
-class _UsageError(Exception):
-    """Bad usage: exit code 2."""
-
-
 def _parser() -> argparse.ArgumentParser:
     doc = __doc__.split("\n\n")
     epilog = __doc__[__doc__.index("Exit codes:"):].split("\nA hidden-test cell")[0].strip()
@@ -302,11 +299,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or path.is_relative_to(folder)
-
-
 def _check_usage(src: Path, out: Path, site: Path | None, course: Path | None = None) -> None:
     """Raise _UsageError unless ``src`` holds readable notebooks and the outputs lie outside it."""
     if not src.is_dir():
@@ -318,22 +310,14 @@ def _check_usage(src: Path, out: Path, site: Path | None, course: Path | None = 
         if folder is not None and _inside(folder, src):
             raise _UsageError(f"the {name} {folder} is the input folder {src} or inside it; write it elsewhere")
     for path in paths:
-        try:
-            nbformat.validate(nbformat.read(path, as_version=4))
-        except Exception as e:  # noqa: BLE001 - not JSON, not a notebook, an unreadable file
-            raise _UsageError(f"{path} is not a valid notebook ({type(e).__name__}: {e})") from None
-
-
-def _one_line(s) -> str:
-    return " ".join(str(s).split())[:600]
+        check_notebook(path)
 
 
 def main(argv=None) -> int:
     """The command ``ptutils-student``; returns the exit code (module doc)."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
-        return e.code if isinstance(e.code, int) else 2
+    args = parse(_parser(), argv)
+    if isinstance(args, int):  # --help (0) or a usage error (2), already printed by argparse
+        return args
     try:
         _check_usage(args.notebooks, args.out, args.site, args.nbgrader)
     except _UsageError as e:
