@@ -145,10 +145,12 @@ def makefile_recipe(target):
     return m.group(1)
 
 
-def test_make_book_keys_the_cache_on_the_library():
-    recipe = makefile_recipe("book")
-    prepare, build, finish = (recipe.find(s) for s in ("build_cache.py prepare _build", "jupyter-book build",
-                                                        "build_cache.py finish _build"))
+@pytest.mark.parametrize("target, build_dir", [("book", "_build"), ("site-fast", "$(FAST_SITE)/_build")])
+def test_make_book_keys_the_cache_on_the_library(target, build_dir):
+    """make book (full mode) and make site-fast (CI's fast-mode site) both key their cache on the library."""
+    recipe = makefile_recipe(target)
+    prepare, build, finish = (recipe.find(s) for s in (f"build_cache.py prepare {build_dir}", "jupyter-book build",
+                                                        f"build_cache.py finish {build_dir}"))
     assert -1 not in (prepare, build, finish), recipe
     assert prepare < build < finish, "prepare before the build, finish after it"
     assert re.search(r"jupyter-book build[^\n]*;[^\n]*status=\$\$\?", recipe), \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import re
 import threading
 from pathlib import Path
@@ -17,8 +18,12 @@ from urllib.parse import urldefrag, urljoin, urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / "_build" / "html"
-SHOTS = ROOT / "_build" / "screenshots"
+# make check-site: the full-mode site of make book; make check-site-fast: make site-fast's (CI's).
+SITE = ROOT / os.environ.get("CHECK_SITE", "_build/html")
+MODE = os.environ.get("CHECK_SITE_MODE", "full")
+if MODE not in ("full", "fast"):
+    raise RuntimeError(f"CHECK_SITE_MODE must be full or fast, not {MODE!r}")
+SHOTS = SITE.parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -129,7 +134,7 @@ def test_page(page, server, browser):
         for i in range(n):
             ok = figures.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
             assert ok, f"{page}: figure {i} did not load"
-        assert pg.locator("text=ptutils: full mode").count() > 0, f"{page}: not executed in full mode"
+        assert pg.locator(f"text=ptutils: {MODE} mode").count() > 0, f"{page}: not executed in {MODE} mode"
 
     # internal links point at pages and anchors that exist
     for href in pg.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
