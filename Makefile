@@ -88,8 +88,8 @@ book: $(STAMP) $(VENDOR)
 FAST_SITE := _build/fast
 site-fast: $(STAMP) $(VENDOR)
 	$(BIN)/python tools/build_cache.py prepare $(FAST_SITE)/_build
-	PTUTILS_FAST=1 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line $(BIN)/jupyter-book build . --path-output $(FAST_SITE) --builder html -W --keep-going; \
-		status=$$?; $(BIN)/python tools/build_cache.py finish $(FAST_SITE)/_build && exit $$status
+	PTUTILS_FAST=1 PTUTILS_STRICT=1 PTUTILS_PROGRESS=line $(BIN)/jupyter-book build . --path-output $(FAST_SITE) --builder html -W --keep-going; status=$$?; \
+		$(BIN)/python tools/build_cache.py finish $(FAST_SITE)/_build && exit $$status
 	@echo "The fast-mode site is in $(FAST_SITE)/_build/html"
 
 serve:
