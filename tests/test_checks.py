@@ -66,20 +66,37 @@ def nn_predict_unnormalised_dot(train_X, train_y, test_X):  # forgets to normali
     return np.asarray(train_y)[(test_X @ train_X.T).argmax(axis=1)]
 
 
-@good("ch09.masked_mean")
-def masked_mean(x, mask):
-    m = mask.unsqueeze(-1).float()
-    return (x * m).sum(1) / m.sum(1).clamp(min=1)
+@good("ch09.masked_max")
+def masked_max(x, mask):
+    if not mask.any(1).all():
+        raise ValueError("a row without real tokens")
+    return x.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(1).values
 
 
-@wrong("ch09.masked_mean")
-def masked_mean_over_T(x, mask):  # divides by T, so padding still counts
-    return (x * mask.unsqueeze(-1).float()).sum(1) / x.shape[1]
+@wrong("ch09.masked_max")
+def masked_max_fills_zero(x, mask):  # padding as 0: wins wherever the real values are all negative
+    if not mask.any(1).all():
+        raise ValueError("a row without real tokens")
+    return (x * mask.unsqueeze(-1)).max(1).values
 
 
-@wrong("ch09.masked_mean")
-def masked_mean_ignores_mask(x, mask):
-    return x.mean(1)
+@wrong("ch09.masked_max")
+def masked_max_ignores_mask(x, mask):
+    if not mask.any(1).all():
+        raise ValueError("a row without real tokens")
+    return x.max(1).values
+
+
+@wrong("ch09.masked_max")
+def masked_max_in_place(x, mask):  # right values, but overwrites the caller's tensor
+    if not mask.any(1).all():
+        raise ValueError("a row without real tokens")
+    return x.masked_fill_(~mask.unsqueeze(-1), float("-inf")).max(1).values
+
+
+@wrong("ch09.masked_max")
+def masked_max_empty_row_gives_minus_inf(x, mask):  # an empty row silently becomes -inf
+    return x.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(1).values
 
 
 @good("ch05.noise_distribution")
@@ -235,19 +252,63 @@ def warmup_factor_off_by_one(step, warmup_steps, total_steps):
 
 
 # ======== Pre-training and training objectives
-@good("ch06.mask_pixels")
-def mask_pixels(x, fraction, generator):
+def _patch_keep(n, h, w, patch, fraction, scores):
+    rows, cols = h // patch, w // patch
+    hidden = scores.argsort(1)[:, :round(fraction * rows * cols)]
+    keep = torch.ones(n, rows * cols).scatter(1, hidden, 0.0).view(n, rows, cols)
+    return keep.repeat_interleave(patch, 1).repeat_interleave(patch, 2)
+
+
+@good("ch06.mask_patches")
+def mask_patches(x, patch, fraction, generator):
+    n, h, w = x.shape
+    if h % patch or w % patch:
+        raise ValueError("patch must divide the image")
+    scores = torch.rand(n, (h // patch) * (w // patch), generator=generator)
+    return x * _patch_keep(n, h, w, patch, fraction, scores)
+
+
+@wrong("ch06.mask_patches")
+def mask_patches_pixels(x, patch, fraction, generator):  # masks single pixels, not squares
+    if x.shape[1] % patch or x.shape[2] % patch:
+        raise ValueError("patch must divide the image")
     return x * (torch.rand(x.shape, generator=generator) >= fraction)
 
 
-@wrong("ch06.mask_pixels")
-def mask_pixels_keeps_the_fraction(x, fraction, generator):  # masks 1 - fraction
-    return x * (torch.rand(x.shape, generator=generator) < fraction)
+@wrong("ch06.mask_patches")
+def mask_patches_same_for_all(x, patch, fraction, generator):  # one mask for the whole batch
+    n, h, w = x.shape
+    if h % patch or w % patch:
+        raise ValueError("patch must divide the image")
+    scores = torch.rand(1, (h // patch) * (w // patch), generator=generator).expand(n, -1)
+    return x * _patch_keep(n, h, w, patch, fraction, scores)
 
 
-@wrong("ch06.mask_pixels")
-def mask_pixels_global_rng(x, fraction, generator):  # ignores the generator: not reproducible
-    return x * (torch.rand(x.shape) >= fraction)
+@wrong("ch06.mask_patches")
+def mask_patches_each_square_on_its_own(x, patch, fraction, generator):  # about, not exactly, fraction * P
+    n, h, w = x.shape
+    if h % patch or w % patch:
+        raise ValueError("patch must divide the image")
+    keep = (torch.rand(n, h // patch, w // patch, generator=generator) >= fraction).float()
+    return x * keep.repeat_interleave(patch, 1).repeat_interleave(patch, 2)
+
+
+@wrong("ch06.mask_patches")
+def mask_patches_global_rng(x, patch, fraction, generator):  # ignores the generator: not reproducible
+    n, h, w = x.shape
+    if h % patch or w % patch:
+        raise ValueError("patch must divide the image")
+    return x * _patch_keep(n, h, w, patch, fraction, torch.rand(n, (h // patch) * (w // patch)))
+
+
+@wrong("ch06.mask_patches")
+def mask_patches_no_size_check(x, patch, fraction, generator):  # 6 // 4 = 1 square per side, the rest kept
+    n, h, w = x.shape
+    rows, cols = h // patch, w // patch
+    scores = torch.rand(n, rows * cols, generator=generator)
+    keep = torch.ones(n, h, w)
+    keep[:, :rows * patch, :cols * patch] = _patch_keep(n, rows * patch, cols * patch, patch, fraction, scores)
+    return x * keep
 
 
 @good("ch10.shift_right")
@@ -398,23 +459,29 @@ def mcnemar_p_chi_square(b, c):  # the large-sample approximation, not the exact
     return 1.0 if b + c == 0 else float(chi2.sf((b - c) ** 2 / (b + c), 1))
 
 
-@good("ch14.recall_at_k")
-def recall_at_k(S, k):
+@good("ch14.mean_reciprocal_rank")
+def mean_reciprocal_rank(S):
     S = np.asarray(S)
-    better = (S >= np.diag(S)[:, None]).sum(1) - 1  # other items scoring at least as high as the answer
-    return float((better < k).mean())
+    rank = (S >= np.diag(S)[:, None]).sum(1)  # the answer itself and every item scoring at least as high
+    return float((1 / rank).mean())
 
 
-@wrong("ch14.recall_at_k")
-def recall_at_k_argsort(S, k):  # a tie with the right answer is counted as a hit
+@wrong("ch14.mean_reciprocal_rank")
+def mean_reciprocal_rank_argsort(S):  # a tie with the right answer is counted in its favour
     S = np.asarray(S)
-    return float(np.mean([i in np.argsort(-row, kind="stable")[:k] for i, row in enumerate(S)]))
+    return float(np.mean([1 / (1 + list(np.argsort(-row, kind="stable")).index(i)) for i, row in enumerate(S)]))
 
 
-@wrong("ch14.recall_at_k")
-def recall_at_k_off_by_one(S, k):
+@wrong("ch14.mean_reciprocal_rank")
+def mean_reciprocal_rank_of_mean_rank(S):  # 1 / mean rank, not the mean of 1 / rank
     S = np.asarray(S)
-    return float((((S >= np.diag(S)[:, None]).sum(1) - 1) <= k).mean())
+    return float(1 / (S >= np.diag(S)[:, None]).sum(1).mean())
+
+
+@wrong("ch14.mean_reciprocal_rank")
+def mean_reciprocal_rank_by_column(S):  # ranks the queries for each item instead of the items for each query
+    S = np.asarray(S)
+    return float((1 / (S >= np.diag(S)[None, :]).sum(0)).mean())
 
 
 # ======== Models and checkpoints
@@ -513,26 +580,49 @@ def centred_predictions_uncentred(margin, unlabelled_idx, idx):  # threshold 0: 
     return (margin[idx] > 0).astype(int)
 
 
-@good("ch14.box_iou")
-def box_iou(a, b):
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+def _areas(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
+    c = ((np.maximum(a[..., 2], b[..., 2]) - np.minimum(a[..., 0], b[..., 0]))
+         * (np.maximum(a[..., 3], b[..., 3]) - np.minimum(a[..., 1], b[..., 1])))
+    return inter, union, c
+
+
+@good("ch14.generalized_iou")
+def generalized_iou(a, b):
+    inter, union, c = _areas(a, b)
+    return inter / union - (c - union) / c
+
+
+@wrong("ch14.generalized_iou")
+def generalized_iou_is_iou(a, b):  # no penalty: every disjoint pair scores 0
+    inter, union, _ = _areas(a, b)
     return inter / union
 
 
-@wrong("ch14.box_iou")
-def box_iou_unclipped(a, b):  # disjoint boxes get a positive "intersection"
-    inter = (min(a[2], b[2]) - max(a[0], b[0])) * (min(a[3], b[3]) - max(a[1], b[1]))
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+@wrong("ch14.generalized_iou")
+def generalized_iou_over_union(a, b):  # divides the empty part of C by the union instead of by C
+    inter, union, c = _areas(a, b)
+    return inter / union - (c - union) / union
 
 
-@wrong("ch14.box_iou")
-def box_iou_union_is_sum(a, b):  # counts the overlap twice
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]))
+@wrong("ch14.generalized_iou")
+def generalized_iou_intersection_box(a, b):  # C from the overlap's edges instead of the enclosing box's
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    inter, union, _ = _areas(a, b)
+    c = np.abs((np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]))
+               * (np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])))
+    return inter / union - np.abs(c - union) / np.maximum(c, union)
+
+
+@wrong("ch14.generalized_iou")
+def generalized_iou_scalar_only(a, b):  # works for two boxes, not for two arrays of boxes
+    a, b = tuple(np.asarray(a, dtype=float).ravel()[:4]), tuple(np.asarray(b, dtype=float).ravel()[:4])
+    inter, union, c = _areas(a, b)
+    return inter / union - (c - union) / c
 
 
 @good("ch15.client_drift")

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from ptutils.classroom import handout, student
-from ptutils.classroom.handout import DECISIONS, KEEP, OPEN, REPLACE, WITHHOLD, Decision
+from ptutils.classroom.handout import DECISIONS, KEEP, REPLACE, WITHHOLD, Decision
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -145,11 +145,10 @@ def _solution_functions() -> set[str]:
 
 def test_every_function_a_solution_defines_has_a_decision():
     assert set(DECISIONS) == _solution_functions()
-    assert {d.action for d in DECISIONS.values()} <= {KEEP, REPLACE, WITHHOLD, OPEN}
+    assert {d.action for d in DECISIONS.values()} <= {KEEP, REPLACE, WITHHOLD}
     for name, d in DECISIONS.items():
         assert d.reason, name
         assert (d.body is not None) == (d.action == REPLACE), name
-        assert (d.fix is not None) == (d.action == OPEN), name
         assert d.library or d.action == KEEP, name
 
 
@@ -160,13 +159,48 @@ def test_every_library_function_the_audit_names_exists():
             assert handout.function_source(files, d.library), name
 
 
-def test_an_open_answer_is_one_that_other_code_or_the_chapters_call():
-    """OPEN (the package keeps an answer) only where withholding it would break something."""
-    files = handout.package_files(ROOT)
-    notebooks = {f"notebooks/{p.name}": p.read_bytes() for p in NOTEBOOKS.glob("*.ipynb")}
-    for name, d in DECISIONS.items():
-        if d.action == OPEN:
-            assert handout._callers(files, notebooks, d.library), f"{name}: nothing calls {d.library}: withhold it"
+def _solution_regions() -> dict[str, list[str]]:
+    """``chNN.<function>``: the lines between a function's solution markers (stripped, longer than 12)."""
+    out = {}
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code" or student.BEGIN not in cell.source:
+                continue
+            code = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line
+                             for line in cell.source.splitlines())
+            lines = code.splitlines()
+            for node in ast.parse(code).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    body = lines[node.lineno - 1:]  # the END comment lies after the last statement
+                    begin = [i for i, line in enumerate(body) if line.strip() == student.BEGIN]
+                    if begin and begin[0] < node.end_lineno - node.lineno + 1:
+                        end = next(i for i in range(begin[0], len(body)) if body[i].strip() == student.END)
+                        region = [s.strip() for s in body[begin[0] + 1:end]]
+                        out[f"ch{path.name[:2]}.{node.name}"] = [s for s in region if len(s) > 12]
+    return out
+
+
+def _whole_answers(files: dict[str, bytes]) -> list[str]:
+    """The exercises whose every solution line is a line of the package's modules in ``files``."""
+    package = {line.strip() for k, v in files.items() if k.startswith("ptutils/") and k.endswith(".py")
+               for line in v.decode(errors="replace").splitlines()}
+    return [name for name, lines in _solution_regions().items() if lines and all(line in package for line in lines)]
+
+
+def test_no_exercise_has_its_whole_answer_in_the_student_package(built):
+    """A student who reads the hand-out's ptutils/ finds no exercise's answer there line for line:
+    every solution keeps at least one line of its own."""
+    assert {"ch06.mask_patches", "ch09.masked_max", "ch14.mean_reciprocal_rank",
+            "ch14.generalized_iou"} <= set(_solution_regions())
+    assert _whole_answers(_files(built[2])) == []
+
+
+def test_the_whole_answer_check_can_fail(built):
+    """The check is not vacuous: a package function that holds a solution's lines is caught."""
+    files = _files(built[2])
+    lines = _solution_regions()["ch09.masked_max"]
+    planted = files["ptutils/pooling.py"] + ("\n\ndef _planted(x, mask):\n" + "".join(f"    {s}\n" for s in lines)).encode()
+    assert _whole_answers({**files, "ptutils/pooling.py": planted}) == ["ch09.masked_max"]
 
 
 def _body_lines(source: str) -> list[str]:
@@ -360,9 +394,6 @@ def test_the_teachers_page_shows_the_course_plan_as_computed():
     want = handout.course_plan(NOTEBOOKS, ROOT / "benchmarks" / "RESULTS.md")
     assert ",".join(handout.PLAN_HEADER) in page, "book/for-teachers.md has no course-plan table"
     assert want in page, f"update the course plan in book/for-teachers.md to:\n{want}"
-    for name, d in DECISIONS.items():  # the page names every exercise whose answer students can read
-        if d.action == OPEN:
-            assert f"`{name}`" in page, name
 
 
 def test_points_from_the_hidden_tests_equal_points_from_the_chapters(built):

@@ -109,18 +109,35 @@ def _check_nn_predict(f):
     return "5 cases, cosine similarity"
 
 
-@register("ch09.masked_mean", "multiply by the mask (as float, with a trailing axis) before summing over T, "
-          "and divide by the number of real tokens per row, not by T")
-def _check_masked_mean(f):
+@register("ch09.masked_max", "fill the padded positions with -inf (masked_fill with ~mask and a trailing axis, "
+          "not in place), then take the maximum over T; raise ValueError first if a row of mask is all False")
+def _check_masked_max(f):
     import torch
 
-    x = torch.arange(12, dtype=torch.float32).view(2, 3, 2)  # (B=2, T=3, d=2)
-    mask = torch.tensor([[True, True, False], [True, False, False]])
+    g = torch.Generator().manual_seed(0)
+    x = -1.0 - torch.rand(3, 4, 5, generator=g)  # every real value lies in (-2, -1]
+    mask = torch.tensor([[True, True, True, True], [True, False, False, False], [False, True, True, False]])
+    x[~mask] = 10.0  # padding holds the largest values: it must never win
+    before = x.clone()
     got = torch.as_tensor(f(x, mask), dtype=torch.float32)
-    expected = torch.tensor([[1.0, 2.0], [6.0, 7.0]])
-    assert got.shape == (2, 2), f"expected shape (B, d) = (2, 2), got {tuple(got.shape)}"
-    assert torch.allclose(got, expected), f"got {got.tolist()}, expected {expected.tolist()} (padding must not count)"
-    return "padding ignored, shape (B, d)"
+    assert torch.equal(x, before), "x was modified in place; pool a copy (masked_fill, not masked_fill_)"
+    assert got.shape == (3, 5), f"expected shape (B, d) = (3, 5), got {tuple(got.shape)}"
+    for b in range(3):
+        real = [x[b, t] for t in range(4) if mask[b, t]]
+        expected = real[0]
+        for v in real[1:]:
+            expected = torch.maximum(expected, v)
+        assert torch.allclose(got[b], expected), (
+            f"row {b}: got {got[b].tolist()}, expected {expected.tolist()} (the largest real value of each feature; "
+            "padding must not win, and a feature whose real values are all negative has a negative maximum)")
+    empty = torch.tensor([[True, False], [False, False]])
+    try:
+        f(torch.zeros(2, 2, 3), empty)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a row without any real token must raise ValueError (its maximum is undefined)")
+    return "padding never wins, negative features, empty row refused"
 
 
 @register("ch05.noise_distribution", "raise the counts to the power, then divide by their sum; return "
@@ -275,20 +292,46 @@ def _check_warmup(f):
 
 
 # ======== Pre-training and training objectives ========================================
-@register("ch06.mask_pixels", "draw torch.rand(x.shape, generator=generator) and keep pixels where it is "
-          ">= fraction; multiply, so masked pixels become 0 and the others are unchanged")
-def _check_mask_pixels(f):
+@register("ch06.mask_patches", "view x as (N, H/p, p, W/p, p); for each image rank torch.rand(P) scores drawn "
+          "with the generator and hide the round(fraction * P) lowest; expand the (N, H/p, W/p) keep-mask with "
+          "repeat_interleave and multiply; check H % p and W % p first")
+def _check_mask_patches(f):
     import torch
 
-    x = torch.rand(200, 8, 8) + 0.5  # no zeros before masking
-    out = f(x, 0.25, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape, f"shape should stay {tuple(x.shape)}, got {tuple(out.shape)}"
-    zero = out == 0
-    assert abs(zero.float().mean().item() - 0.25) < 0.02, f"masked fraction {zero.float().mean():.3f}, expected 0.25"
-    assert torch.equal(out[~zero], x[~zero]), "unmasked pixels must keep their values"
-    again = f(x, 0.25, torch.Generator().manual_seed(0))
-    assert torch.equal(out, again), "use the generator so that the same seed gives the same mask"
-    return "fraction, values and reproducibility"
+    def blocks(t, p):  # (N, H, W) -> (N, number of squares, pixels per square), squares in row-major order
+        n, h, w = t.shape
+        return t.reshape(n, h // p, p, w // p, p).permute(0, 1, 3, 2, 4).reshape(n, (h // p) * (w // p), p * p)
+
+    x = torch.rand(400, 8, 8) + 0.5  # no zeros before masking
+    before = x.clone()
+    for p, fraction, hidden in ((2, 0.25, 4), (4, 0.5, 2), (2, 0.0, 0), (8, 1.0, 1)):
+        out = torch.as_tensor(f(x, p, fraction, torch.Generator().manual_seed(0)))
+        assert torch.equal(x, before), "x was modified in place; return a masked copy"
+        assert out.shape == x.shape, f"shape should stay {tuple(x.shape)}, got {tuple(out.shape)}"
+        bo, bx = blocks(out, p), blocks(x, p)
+        zero, same = (bo == 0).all(-1), (bo == bx).all(-1)
+        assert bool((zero | same).all()), (
+            f"patch={p}: every {p}x{p} square must be either all zero or unchanged; some are partly masked")
+        counts = zero.sum(1)
+        assert bool((counts == hidden).all()), (
+            f"patch={p}, fraction={fraction}: each image should hide round(fraction * P) = {hidden} squares, "
+            f"got between {int(counts.min())} and {int(counts.max())}")
+        if 0 < hidden < zero.shape[1]:
+            share = zero.float().mean(0)  # how often each square position is hidden, over 400 images
+            assert float((share - hidden / zero.shape[1]).abs().max()) < 0.1, (
+                f"patch={p}: some square positions are hidden far more often than others ({share.tolist()}); "
+                "choose the squares at random, afresh for every image")
+            assert len({tuple(r) for r in zero.tolist()}) > 1, "every image got the same mask; draw one per image"
+    again = [torch.as_tensor(f(x, 2, 0.25, torch.Generator().manual_seed(s))) for s in (0, 0, 1)]
+    assert torch.equal(again[0], again[1]), "use the generator so that the same seed gives the same mask"
+    assert not torch.equal(again[0], again[2]), "a different seed should give a different mask"
+    try:
+        f(x[:2, :6, :6], 4, 0.5, torch.Generator().manual_seed(0))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("patch=4 does not divide a 6x6 image: raise ValueError")
+    return "whole squares, exact count, random per image, reproducible, bad patch size refused"
 
 
 @register("ch10.shift_right", "the decoder input is <bos> followed by the target without its last token: "
@@ -399,18 +442,25 @@ def _check_mcnemar_p(f):
     return "6 cases, matches scipy.stats.binomtest"
 
 
-@register("ch14.recall_at_k", "for query i the right answer is item i; count the other items of row i that score "
-          "at least as high as S[i, i] (a tie counts against the answer, so np.argsort is not enough); the "
-          "answer is found if fewer than k do; return the share of queries where it is")
-def _check_recall_at_k(f):
+@register("ch14.mean_reciprocal_rank", "the rank of query i's answer is 1 + the number of other items of row i "
+          "that score at least as high as S[i, i] (a tie counts against the answer); average 1 / rank over the rows")
+def _check_mean_reciprocal_rank(f):
     import numpy as np
 
-    S = np.array([[0.9, 0.1, 0.0], [0.8, 0.5, 0.1], [0.4, 0.9, 0.3]])  # answers ranked 1st, 2nd, 3rd
-    assert _close(f(S, 1), 1 / 3), f"recall@1 should be 1/3 (only query 0 ranks its item first), got {f(S, 1)}"
-    assert _close(f(np.ones((3, 3)), 1), 0.0), "a tie with the right answer counts as a miss"
-    assert _close(f(S, 2), 2 / 3), f"recall@2 should be 2/3, got {f(S, 2)}"
-    assert _close(f(S, 3), 1.0), f"recall@3 with 3 items must be 1, got {f(S, 3)}"
-    return "k = 1, 2, 3"
+    S = np.array([[0.9, 0.1, 0.0, 0.2], [0.8, 0.5, 0.1, 0.0], [0.4, 0.9, 0.3, 0.2], [0.1, 0.2, 0.3, 0.0]])
+    ranks = [1, 2, 3, 4]  # where each row's answer (the diagonal) comes, by decreasing score
+    expected = sum(1 / r for r in ranks) / 4
+    got = float(f(S))
+    assert _close(got, expected), f"answers ranked 1, 2, 3, 4 give MRR (1 + 1/2 + 1/3 + 1/4) / 4 = {expected:.4f}, got {got:.4f}"
+    got = float(f(np.ones((5, 5))))
+    assert _close(got, 1 / 5), f"five items tied with the answer rank it 5th (MRR 0.2), got {got:.4f}"
+    got = float(f(np.eye(3)))
+    assert _close(got, 1.0), f"every answer ranked first gives 1, got {got:.4f}"
+    perm = np.random.default_rng(0).permutation(4)  # the items' order in a row must not matter
+    got = float(f(S[perm][:, perm]))
+    assert _close(got, expected), f"reordering queries and items together changed MRR to {got:.4f}"
+    return "ranks 1-4, ties, perfect ranking, order of items"
+
 
 
 # ======== Models and checkpoints: size, files, integrity ==============================
@@ -492,15 +542,37 @@ def _check_centred_predictions(f):
     return "median over the unlabelled indices only"
 
 
-@register("ch14.box_iou", "intersection: max of the left/top edges, min of the right/bottom edges, width and "
-          "height clipped at 0; union = area(a) + area(b) - intersection")
-def _check_box_iou(f):
-    cases = [((0, 0, 2, 2), (1, 1, 3, 3), 1 / 7), ((0, 0, 2, 2), (0, 0, 2, 2), 1.0),
-             ((0, 0, 1, 1), (2, 2, 3, 3), 0.0), ((0, 0, 4, 4), (1, 1, 2, 2), 1 / 16)]
-    for a, b, expected in cases:
-        got = float(f(a, b))
-        assert _close(got, expected), f"box_iou({a}, {b}) should be {expected:.4f}, got {got:.4f}"
-    return "overlap, identical, disjoint, nested"
+@register("ch14.generalized_iou", "C is the smallest box holding both: min of the left/top edges, max of the "
+          "right/bottom edges; GIoU = IoU - (area(C) - area(union)) / area(C), with area(union) = area(a) + "
+          "area(b) - intersection")
+def _check_generalized_iou(f):
+    import numpy as np
+
+    def cells(box):  # the unit cells of a 12x12 grid that an integer box covers
+        grid = np.zeros((12, 12), bool)
+        grid[box[1]:box[3], box[0]:box[2]] = True
+        return grid
+
+    def by_counting(a, b):  # areas counted cell by cell, an independent route to the same number
+        ga, gb = cells(a), cells(b)
+        c = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        union, area_c = (ga | gb).sum(), cells(c).sum()
+        return (ga & gb).sum() / union - (area_c - union) / area_c
+
+    cases = [((0, 0, 2, 2), (0, 0, 2, 2)), ((0, 0, 2, 2), (1, 1, 3, 3)), ((0, 0, 1, 1), (2, 0, 3, 1)),
+             ((0, 0, 1, 1), (10, 10, 11, 11)), ((0, 0, 6, 6), (2, 2, 3, 3)), ((0, 0, 4, 2), (1, 1, 2, 5))]
+    for a, b in cases:
+        got, expected = float(f(a, b)), by_counting(a, b)
+        assert _close(got, expected), f"generalized_iou({a}, {b}) should be {expected:.4f}, got {got:.4f}"
+        assert _close(float(f(b, a)), expected), f"generalized_iou is symmetric: ({b}, {a}) gave {float(f(b, a)):.4f}"
+    rng = np.random.default_rng(0)
+    lo = rng.integers(0, 6, size=(20, 2, 2))
+    boxes = np.concatenate([lo, lo + rng.integers(1, 6, size=(20, 2, 2))], axis=2)  # (20, 2 boxes, 4)
+    got = np.asarray(f(boxes[:, 0], boxes[:, 1]), dtype=float)
+    expected = np.array([by_counting(tuple(a), tuple(b)) for a, b in zip(boxes[:, 0], boxes[:, 1])])
+    assert got.shape == (20,), f"two (20, 4) arrays of boxes should give 20 values, got shape {got.shape}"
+    assert np.allclose(got, expected), "row by row: some of 20 random pairs of boxes differ from the expected value"
+    return "identical, overlapping, disjoint near and far, nested, crossing, 20 random rows"
 
 
 @register("ch15.client_drift", "flatten and concatenate each client's tensors into one vector, subtract the "

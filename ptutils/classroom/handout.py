@@ -74,8 +74,6 @@ KEEP = "keep"  # no package function answers it, or the one that comes close sta
 REPLACE = "replace"  # the student copy's function keeps its name, docstring and results; its body calls a
 #                      dependency's equivalent instead of the hand-written code that is the answer
 WITHHOLD = "withhold"  # the student copy's function raises NotImplementedError naming the exercise
-OPEN = "open"  # the package answers it and must keep the answer (the chapter or other library code calls
-#                it): students can read it; the exercise should change (``fix`` says how)
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,6 @@ class Decision:
     reason: str
     library: str | None = None  # the package function that answers it or comes close: "ptutils.metrics.box_iou"
     body: str | None = None  # REPLACE: the new body (after the docstring), indented as a function body
-    fix: str | None = None  # OPEN: how the exercise could change so that the package no longer answers it
 
 
 _SHA_BODY = '''\
@@ -126,20 +123,18 @@ DECISIONS: dict[str, Decision] = {
     "ch05.sgns_pair_loss": Decision(
         KEEP, "the chapter shows the library's batched loss and gradients on purpose; the exercise asks for one "
               "pair's loss", "ptutils.word2vec.sgns_loss_and_grads"),
-    "ch06.mask_pixels": Decision(
-        OPEN, "corrupt(x, 'mask', fraction, generator) returns the answer; the chapter calls it and "
-              "pretrain_autoencoder needs it", "ptutils.autoencoder.corrupt",
-        fix="ask for masking whole patches (as a masked autoencoder of images does), which the library lacks"),
+    "ch06.mask_patches": Decision(
+        KEEP, "no package function masks squares; corrupt(x, 'mask', ...) masks single pixels (the exercise "
+              "contrasts the two)", "ptutils.autoencoder.corrupt"),
+    "ch06.neighbour_guess": Decision(KEEP, "a measurement in the solution; no package function does it"),
     "ch07.warmup_factor": Decision(
         REPLACE, "linear_warmup's inner factor was the answer line by line; fine-tuning and pre-training need "
                  "linear_warmup, so the student copy builds it on transformers.get_linear_schedule_with_warmup "
                  "(the self-check's reference), with the same values", "ptutils.training.linear_warmup",
         body=_WARMUP_BODY),
     "ch08.perplexity": Decision(KEEP, "no package function does it"),
-    "ch09.masked_mean": Decision(
-        OPEN, "ptutils.mean_pool(x, mask) returns the answer; sentence embeddings and the fine-tuning heads "
-              "need it", "ptutils.pooling.mean_pool",
-        fix="ask for masked max pooling, or for the mean over a window of tokens, which the library lacks"),
+    "ch09.masked_max": Decision(
+        KEEP, "no package function does it (mean_pool and AttentionPooling average the tokens)"),
     "ch09.oov_rate": Decision(KEEP, "no package function does it"),
     "ch09.small_corpus_predictions": Decision(KEEP, "an experiment on the chapter's own models"),
     "ch10.shift_right": Decision(
@@ -167,14 +162,13 @@ DECISIONS: dict[str, Decision] = {
                  "standard library's hashlib.file_digest, with the same values", "ptutils.cache.file_fingerprint",
         body=_SHA_BODY),
     "ch13.safetensors_shapes": Decision(KEEP, "no package function does it"),
-    "ch14.recall_at_k": Decision(
-        OPEN, "the exercise asks for the library function the chapter has just called; withholding it would stop "
-              "the chapter's search section", "ptutils.metrics.recall_at_k",
-        fix="ask for mean reciprocal rank, or recall@k with ties shared, which the library lacks"),
-    "ch14.box_iou": Decision(
-        OPEN, "the exercise asks for the library function the chapter has just called; withholding it would stop "
-              "the chapter's detection section", "ptutils.metrics.box_iou",
-        fix="ask for generalised IoU (GIoU), which the library lacks"),
+    "ch14.mean_reciprocal_rank": Decision(
+        KEEP, "recall_at_k, which the chapter calls, counts the items ranked before the answer with the same rule "
+              "for ties; it returns the share found within k, and no package function averages 1 / rank",
+        "ptutils.metrics.recall_at_k"),
+    "ch14.generalized_iou": Decision(
+        KEEP, "box_iou, which the chapter calls, computes the intersection and union GIoU starts from; the "
+              "enclosing box, the exercise's new part, is in no package function", "ptutils.metrics.box_iou"),
     "ch14.centred_predictions": Decision(KEEP, "no package function does it"),
     "ch15.client_drift": Decision(KEEP, "no package function does it"),
     "ch15.distillation_loss": Decision(
@@ -188,6 +182,7 @@ DECISIONS: dict[str, Decision] = {
 
 #: Reference-solution lines that the student package may hold outside a kept function, and why.
 GENERIC_LINES: dict[str, str] = {
+    "import torch.nn.functional as F": "an import, of the module several library files use the same way",
     "g = torch.Generator().manual_seed(0)": "a seeded generator; the self-checks seed theirs with the same line",
     "pruned = copy.deepcopy(model)": "magnitude_prune copies the model the same way; the pruning is the exercise",
     "return pruned": "as above",
@@ -350,7 +345,7 @@ def apply_decisions(files: dict[str, bytes], notebooks: dict[str, bytes] | None 
             users = _callers(files, notebooks or {}, d.library)
             if users:
                 raise HandoutError(f"{exercise}: cannot withhold {d.library}: {', '.join(users[:4])} use it; "
-                                   "keep it (OPEN) or change the exercise")
+                                   "keep it, with a reason, or change the exercise")
         rel, qual = _split_name(d.library, files)
         body = d.body if d.action == REPLACE else _stub(exercise, d.library)
         text = replace_body(files[rel].decode(), qual, body)
@@ -419,14 +414,14 @@ def leaks(files: dict[str, bytes], reference: dict[str, nbformat.NotebookNode],
     """Solution lines, hidden-test lines and markers that would be handed out, as ``file: what``.
 
     A notebook is checked against its own chapter (as ``ptutils-student`` checks it); every other
-    file against every chapter, except a line inside a function that a KEEP or OPEN decision of that
+    file against every chapter, except a line inside a function that a KEEP decision of that
     chapter names, or a line of :data:`GENERIC_LINES`.
     """
     decisions = DECISIONS if decisions is None else decisions
     frags = {name: (solution_fragments(nb), hidden_fragments(nb)) for name, nb in reference.items()}
     kept: dict[tuple[str, str], list[str]] = {}  # (chapter, file) -> the kept functions' sources there
     for exercise, d in decisions.items():
-        if d.library and d.action in (KEEP, OPEN):
+        if d.library and d.action == KEEP:
             try:
                 rel = _split_name(d.library, files)[0]
                 kept.setdefault((exercise[2:4], rel), []).append(function_source(files, d.library))
